@@ -1,0 +1,228 @@
+//! Accounts (INTERFACE.md section 3): create a child, read, replace, patch, delete,
+//! children and descendants listings, and the account's API key.
+
+use axum::extract::{Path, State};
+use eventlog::{AccountId, Event};
+use serde_json::{json, Map, Value};
+
+use actors::Account;
+
+use super::auth::Caller;
+use super::body::{CrossbarBody, QueryPairs};
+use super::envelope::Reply;
+use super::error::ApiError;
+use super::listing::ListQuery;
+use super::validate::{merge_patch, require_object, strip_private, Errors};
+use super::AppState;
+
+/// The public view of an account.
+fn account_out(account: &Account) -> Value {
+    let mut doc = account.doc.clone();
+    doc.insert("id".into(), account.id.as_str().into());
+    if let Some(parent) = &account.parent_id {
+        doc.insert("parent_id".into(), parent.as_str().into());
+    }
+    Value::Object(doc)
+}
+
+/// Validates an account document: `name` is a required string.
+fn validate_account(data: Value) -> Result<Map<String, Value>, ApiError> {
+    let mut doc = require_object(data)?;
+    strip_private(&mut doc);
+    doc.remove("parent_id");
+    let mut errors = Errors::default();
+    match doc.get("name") {
+        Some(Value::String(s)) if !s.trim().is_empty() => {}
+        Some(Value::String(_)) => errors.add(
+            "name",
+            "minLength",
+            json!({"message": "String must be at least 1 characters", "target": 1, "value": ""}),
+        ),
+        None | Some(Value::Null) => errors.required("name", &Value::Object(doc.clone())),
+        Some(other) => errors.wrong_type("name", "string", other),
+    }
+    errors.into_result()?;
+    Ok(doc)
+}
+
+/// `PUT /v2/accounts/{PARENT_ID}`: a new child account.
+pub(crate) async fn create_child_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(parent): Path<String>,
+    body: CrossbarBody,
+) -> Result<Reply, ApiError> {
+    let parent_id = caller.authorize(&state.registry(), &parent)?;
+    let doc = validate_account(body.data()?)?;
+    let account_id = AccountId::generate();
+    let api_key = hex::encode(rand::random::<[u8; 32]>());
+    state
+        .commit(vec![Event::AccountCreated {
+            account_id: account_id.clone(),
+            parent_id: Some(parent_id),
+            api_key,
+            doc: Value::Object(doc),
+        }])
+        .await?;
+    let registry = state.registry();
+    let account = registry
+        .account(&account_id)
+        .ok_or_else(|| ApiError::BadIdentifier(account_id.to_string()))?;
+    Ok(Reply::created(account_out(account)).with_location(format!("/v2/accounts/{account_id}")))
+}
+
+/// `GET /v2/accounts/{ID}`.
+pub(crate) async fn get_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account): Path<String>,
+) -> Result<Reply, ApiError> {
+    let registry = state.registry();
+    let id = caller.authorize(&registry, &account)?;
+    let account = registry
+        .account(&id)
+        .ok_or(ApiError::BadIdentifier(account))?;
+    Ok(Reply::ok(account_out(account)))
+}
+
+async fn save_account(
+    state: &AppState,
+    id: AccountId,
+    doc: Map<String, Value>,
+) -> Result<Reply, ApiError> {
+    state
+        .commit(vec![Event::AccountUpdated {
+            account_id: id.clone(),
+            doc: Value::Object(doc),
+        }])
+        .await?;
+    let registry = state.registry();
+    let account = registry
+        .account(&id)
+        .ok_or_else(|| ApiError::BadIdentifier(id.to_string()))?;
+    Ok(Reply::ok(account_out(account)))
+}
+
+/// `POST /v2/accounts/{ID}`: replace the account document.
+pub(crate) async fn update_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account): Path<String>,
+    body: CrossbarBody,
+) -> Result<Reply, ApiError> {
+    let id = caller.authorize(&state.registry(), &account)?;
+    let doc = validate_account(body.data()?)?;
+    save_account(&state, id, doc).await
+}
+
+/// `PATCH /v2/accounts/{ID}`: merge into the account document.
+pub(crate) async fn patch_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account): Path<String>,
+    body: CrossbarBody,
+) -> Result<Reply, ApiError> {
+    let (id, mut doc) = {
+        let registry = state.registry();
+        let id = caller.authorize(&registry, &account)?;
+        let doc = registry
+            .account(&id)
+            .map(|a| a.doc.clone())
+            .ok_or(ApiError::BadIdentifier(account))?;
+        (id, doc)
+    };
+    let mut patch = require_object(body.data()?)?;
+    strip_private(&mut patch);
+    merge_patch(&mut doc, patch);
+    let doc = validate_account(Value::Object(doc))?;
+    save_account(&state, id, doc).await
+}
+
+/// `DELETE /v2/accounts/{ID}`: deletes the account and its webhooks; refused while it has
+/// children, and for the master account.
+pub(crate) async fn delete_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account): Path<String>,
+) -> Result<Reply, ApiError> {
+    let (id, out) = {
+        let registry = state.registry();
+        let id = caller.authorize(&registry, &account)?;
+        let acct = registry
+            .account(&id)
+            .ok_or_else(|| ApiError::BadIdentifier(account.clone()))?;
+        if acct.parent_id.is_none() {
+            return Err(ApiError::Forbidden);
+        }
+        if !acct.children.is_empty() {
+            return Err(ApiError::BadRequest {
+                message: "account has children",
+                data: json!({
+                    "message": "delete the account's child accounts first",
+                    "cause": account,
+                    "children": acct.children.iter().map(AccountId::as_str).collect::<Vec<_>>(),
+                }),
+            });
+        }
+        let mut out = account_out(acct);
+        if let Value::Object(map) = &mut out {
+            map.insert("_read_only".into(), json!({"deleted": true}));
+        }
+        (id, out)
+    };
+    state
+        .commit(vec![Event::AccountDeleted { account_id: id }])
+        .await?;
+    Ok(Reply::ok(out))
+}
+
+fn list_accounts(accounts: Vec<&Account>, query: &QueryPairs) -> Reply {
+    let mut items: Vec<(String, Value, Value)> = accounts
+        .into_iter()
+        .map(|a| {
+            let summary = json!({"id": a.id.as_str(), "name": a.name()});
+            (a.id.to_string(), account_out(a), summary)
+        })
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let (data, page) = ListQuery::from_query(query).page(items.into_iter(), false);
+    Reply::ok(Value::Array(data)).paged(page)
+}
+
+/// `GET /v2/accounts/{ID}/children`.
+pub(crate) async fn list_children(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account): Path<String>,
+    query: QueryPairs,
+) -> Result<Reply, ApiError> {
+    let registry = state.registry();
+    let id = caller.authorize(&registry, &account)?;
+    Ok(list_accounts(registry.children(&id), &query))
+}
+
+/// `GET /v2/accounts/{ID}/descendants`.
+pub(crate) async fn list_descendants(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account): Path<String>,
+    query: QueryPairs,
+) -> Result<Reply, ApiError> {
+    let registry = state.registry();
+    let id = caller.authorize(&registry, &account)?;
+    Ok(list_accounts(registry.descendants(&id), &query))
+}
+
+/// `GET /v2/accounts/{ID}/api_key`.
+pub(crate) async fn get_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account): Path<String>,
+) -> Result<Reply, ApiError> {
+    let registry = state.registry();
+    let id = caller.authorize(&registry, &account)?;
+    let account = registry
+        .account(&id)
+        .ok_or(ApiError::BadIdentifier(account))?;
+    Ok(Reply::ok(json!({"api_key": account.api_key})))
+}

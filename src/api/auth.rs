@@ -1,0 +1,135 @@
+//! Authentication and scoping: `PUT /v2/api_auth`, the `X-Auth-Token` extractor, and the
+//! rule that a token acts on its own account and its descendants only.
+//!
+//! Tokens are random 256-bit values; only their BLAKE3 hash is logged and kept.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use eventlog::{AccountId, Event, WebhookId};
+use serde_json::{json, Value};
+
+use actors::{Registry, Webhook};
+
+use super::body::CrossbarBody;
+use super::envelope::Reply;
+use super::error::ApiError;
+use super::validate::{require_object, Errors};
+use super::AppState;
+use crate::clock;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) account_id: AccountId,
+    /// The master account is Kazoo's super admin.
+    pub(crate) is_master: bool,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let hash = token_hash(token);
+        let registry = state.registry();
+        let account = registry
+            .token_account(&hash, clock::now_unix_ms() / 1000)
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller {
+            account_id: account.id.clone(),
+            is_master: account.parent_id.is_none(),
+        })
+    }
+}
+
+impl Caller {
+    /// The account named in the URL, if it exists (404) and the caller may act on it (403).
+    pub(crate) fn authorize(
+        &self,
+        registry: &Registry,
+        account: &str,
+    ) -> Result<AccountId, ApiError> {
+        let id =
+            AccountId::parse(account).map_err(|_| ApiError::BadIdentifier(account.to_owned()))?;
+        if registry.account(&id).is_none() {
+            return Err(ApiError::BadIdentifier(account.to_owned()));
+        }
+        if !registry.is_in_subtree(&self.account_id, &id) {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(id)
+    }
+}
+
+/// A webhook of the URL's account; any other webhook id is 404, as if it did not exist.
+pub(crate) fn webhook_in<'r>(
+    registry: &'r Registry,
+    account: &AccountId,
+    webhook: &str,
+) -> Result<&'r Webhook, ApiError> {
+    WebhookId::parse(webhook)
+        .ok()
+        .and_then(|id| registry.webhook(&id))
+        .filter(|h| &h.account_id == account)
+        .ok_or_else(|| ApiError::BadIdentifier(webhook.to_owned()))
+}
+
+/// The hash under which a token is logged and looked up.
+pub(crate) fn token_hash(token: &str) -> String {
+    blake3::hash(token.as_bytes()).to_hex().to_string()
+}
+
+/// `PUT /v2/api_auth`: trade an account's API key for a token.
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    body: CrossbarBody,
+) -> Result<Reply, ApiError> {
+    let data = require_object(body.data()?)?;
+    let api_key = match data.get("api_key") {
+        Some(Value::String(k)) if !k.is_empty() => k.clone(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            let mut errors = Errors::default();
+            errors.required("api_key", &Value::Object(data.clone()));
+            return Err(ApiError::Validation(errors_into_map(errors)));
+        }
+        Some(other) => {
+            let mut errors = Errors::default();
+            errors.wrong_type("api_key", "string", other);
+            return Err(ApiError::Validation(errors_into_map(errors)));
+        }
+    };
+    let (account_id, account_name) = {
+        let registry = state.registry();
+        let account = registry
+            .account_by_api_key(&api_key)
+            .ok_or(ApiError::Unauthorized)?;
+        (account.id.clone(), account.name().to_owned())
+    };
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let expires_at = clock::now_unix_ms() / 1000 + state.config().token_ttl_secs;
+    state
+        .commit(vec![Event::TokenIssued {
+            token_hash: token_hash(&token),
+            account_id: account_id.clone(),
+            expires_at,
+        }])
+        .await?;
+    Ok(Reply::created(json!({
+        "account_id": account_id,
+        "account_name": account_name,
+        "expires_at": clock::gregorian_secs(expires_at * 1000),
+    }))
+    .with_auth_token(token))
+}
+
+fn errors_into_map(errors: Errors) -> serde_json::Map<String, Value> {
+    match errors.into_result() {
+        Err(ApiError::Validation(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}

@@ -1,0 +1,355 @@
+//! Document validation with Kazoo's error shapes (kazoo-behaviour.md 1.1, 1.3, 1.4).
+//!
+//! Errors are collected as `path -> rule -> detail`. Like Kazoo's non-strict schema
+//! validation, a wrong JSON type that has an obvious reading is coerced (`"3"` for an
+//! integer, `"true"` for a boolean) and the coerced value is stored.
+
+use serde_json::{json, Map, Value};
+
+use actors::uri_guard::{self, UriError};
+
+use super::error::ApiError;
+use crate::catalog;
+
+/// Validation failures keyed by field path, then by rule.
+#[derive(Debug, Default)]
+pub(crate) struct Errors(Map<String, Value>);
+
+impl Errors {
+    pub(crate) fn add(&mut self, path: &str, rule: &str, detail: Value) {
+        let entry = self
+            .0
+            .entry(path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(rules) = entry {
+            rules.insert(rule.to_owned(), detail);
+        }
+    }
+
+    pub(crate) fn required(&mut self, path: &str, validated: &Value) {
+        self.add(
+            path,
+            "required",
+            json!({"message": "Field is required but missing", "value": validated}),
+        );
+    }
+
+    pub(crate) fn wrong_type(&mut self, path: &str, want: &str, value: &Value) {
+        self.add(
+            path,
+            "type",
+            json!({"message": format!("Value did not match type(s): {want}"), "target": want, "value": value}),
+        );
+    }
+
+    pub(crate) fn not_in_enum(&mut self, path: &str, allowed: &[&str], value: &Value) {
+        self.add(
+            path,
+            "enum",
+            json!({"message": "Value not found in enumerated list of values", "target": allowed, "value": value}),
+        );
+    }
+
+    /// `Ok(())` when nothing failed, the 400 validation error otherwise.
+    pub(crate) fn into_result(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+/// The document must be a JSON object.
+pub(crate) fn require_object(data: Value) -> Result<Map<String, Value>, ApiError> {
+    match data {
+        Value::Object(map) => Ok(map),
+        other => {
+            let mut errors = Errors::default();
+            errors.wrong_type("data", "object", &other);
+            Err(ApiError::Validation(errors.0))
+        }
+    }
+}
+
+/// Drops what clients may not set: ids, private (`pvt_`, `_`) and computed fields.
+pub(crate) fn strip_private(doc: &mut Map<String, Value>) {
+    doc.retain(|k, _| {
+        !(k == "id" || k.starts_with("pvt_") || k.starts_with('_') || k == "disable_reason")
+    });
+}
+
+/// A required, string-typed field.
+fn required_string(doc: &Map<String, Value>, field: &str, errors: &mut Errors) -> Option<String> {
+    match doc.get(field) {
+        None | Some(Value::Null) => {
+            errors.required(field, &Value::Object(doc.clone()));
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            errors.wrong_type(field, "string", other);
+            None
+        }
+    }
+}
+
+/// An optional string field restricted to `allowed`, defaulted when missing.
+fn string_enum(
+    doc: &mut Map<String, Value>,
+    field: &str,
+    allowed: &[&str],
+    default: Option<&str>,
+    errors: &mut Errors,
+) {
+    match doc.get(field) {
+        None | Some(Value::Null) => {
+            doc.remove(field);
+            if let Some(d) = default {
+                doc.insert(field.to_owned(), d.into());
+            }
+        }
+        Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
+        Some(Value::String(_)) => {
+            let v = doc.get(field).cloned().unwrap_or(Value::Null);
+            errors.not_in_enum(field, allowed, &v);
+        }
+        Some(other) => {
+            let other = other.clone();
+            errors.wrong_type(field, "string", &other);
+        }
+    }
+}
+
+/// An optional boolean, coerced from `"true"`/`"false"`, defaulted when missing.
+pub(crate) fn boolean(
+    doc: &mut Map<String, Value>,
+    field: &str,
+    default: Option<bool>,
+    errors: &mut Errors,
+) {
+    let coerced = match doc.get(field) {
+        None | Some(Value::Null) => {
+            doc.remove(field);
+            default
+        }
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) if s == "true" => Some(true),
+        Some(Value::String(s)) if s == "false" => Some(false),
+        Some(other) => {
+            let other = other.clone();
+            errors.wrong_type(field, "boolean", &other);
+            return;
+        }
+    };
+    if let Some(b) = coerced {
+        doc.insert(field.to_owned(), Value::Bool(b));
+    }
+}
+
+/// An optional integer in `min..=max`, coerced from integer text, defaulted when missing.
+fn integer(
+    doc: &mut Map<String, Value>,
+    field: &str,
+    (min, max): (i64, i64),
+    default: i64,
+    errors: &mut Errors,
+) {
+    let value = match doc.get(field) {
+        None | Some(Value::Null) => {
+            doc.insert(field.to_owned(), default.into());
+            return;
+        }
+        Some(v) => v.clone(),
+    };
+    let n = match &value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    let Some(n) = n else {
+        errors.wrong_type(field, "integer", &value);
+        return;
+    };
+    if n < min {
+        errors.add(
+            field,
+            "minimum",
+            json!({"message": format!("Value must be at least {min}"), "target": min, "value": n}),
+        );
+    } else if n > max {
+        errors.add(
+            field,
+            "maximum",
+            json!({"message": format!("Value must be at most {max}"), "target": max, "value": n}),
+        );
+    } else {
+        doc.insert(field.to_owned(), n.into());
+    }
+}
+
+const HTTP_VERBS: &[&str] = &["get", "post", "put"];
+const FORMATS: &[&str] = &["form-data", "json"];
+
+/// Who is validating: some modifier values are shown only to the master account.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Validator {
+    pub(crate) allow_private_targets: bool,
+    pub(crate) super_admin: bool,
+}
+
+impl Validator {
+    /// Validates a webhook document and fills its defaults; returns the document to store.
+    pub(crate) fn webhook(
+        &self,
+        mut doc: Map<String, Value>,
+    ) -> Result<Map<String, Value>, ApiError> {
+        strip_private(&mut doc);
+        let mut errors = Errors::default();
+        required_string(&doc, "name", &mut errors);
+        let uri = required_string(&doc, "uri", &mut errors);
+        let hook = required_string(&doc, "hook", &mut errors);
+        if let Some(hook) = &hook {
+            if !catalog::is_known_hook(hook) {
+                errors.not_in_enum("hook", &hook_enum(), &Value::String(hook.clone()));
+            }
+        }
+        if let Some(uri) = &uri {
+            match uri_guard::check_uri(uri, self.allow_private_targets) {
+                Ok(_) => {}
+                Err(UriError::Malformed) => errors.add(
+                    "uri",
+                    "wrong_format",
+                    json!({"message": "Field is not in the correct format", "value": uri, "format": "uri"}),
+                ),
+                Err(UriError::Refused) => errors.add(
+                    "uri",
+                    "error",
+                    json!({"message": "invalid client URL", "value": uri}),
+                ),
+            }
+        }
+        string_enum(&mut doc, "http_verb", HTTP_VERBS, Some("post"), &mut errors);
+        string_enum(&mut doc, "format", FORMATS, Some("form-data"), &mut errors);
+        integer(&mut doc, "retries", (0, 4), 2, &mut errors);
+        boolean(&mut doc, "enabled", Some(true), &mut errors);
+        boolean(&mut doc, "include_internal_legs", Some(true), &mut errors);
+        boolean(&mut doc, "include_subaccounts", None, &mut errors);
+        check_custom_data(&doc, &mut errors);
+        match doc.get("modifiers") {
+            None | Some(Value::Object(_)) => {}
+            Some(Value::Null) => {
+                doc.remove("modifiers");
+            }
+            Some(other) => {
+                let other = other.clone();
+                errors.wrong_type("modifiers", "object", &other);
+            }
+        }
+        errors.into_result()?;
+        // Kazoo checks the modifier selections only once the schema passes.
+        let mut errors = Errors::default();
+        match hook.as_deref() {
+            Some("object") => {
+                self.selection(&doc, "action", catalog::object_actions(), &mut errors);
+                self.selection(&doc, "type", catalog::object_types(), &mut errors);
+            }
+            Some("notifications") => {
+                let visible: Vec<&str> = catalog::notification_types()
+                    .iter()
+                    .copied()
+                    .filter(|t| self.super_admin || !ADMIN_ONLY_NOTIFICATIONS.contains(t))
+                    .collect();
+                self.selection_in(
+                    &doc,
+                    "type",
+                    catalog::notification_types(),
+                    &visible,
+                    &mut errors,
+                );
+            }
+            _ => {}
+        }
+        errors.into_result()?;
+        Ok(doc)
+    }
+
+    fn selection(&self, doc: &Map<String, Value>, key: &str, items: &[&str], errors: &mut Errors) {
+        self.selection_in(doc, key, items, items, errors);
+    }
+
+    /// A `custom_data` modifier selection: present and one of `accepted` (errors show
+    /// `shown`, which may hide admin-only values).
+    fn selection_in(
+        &self,
+        doc: &Map<String, Value>,
+        key: &str,
+        accepted: &[&str],
+        shown: &[&str],
+        errors: &mut Errors,
+    ) {
+        let path = format!("custom_data.{key}");
+        let value = doc.get("custom_data").and_then(|c| c.get(key));
+        match value {
+            None => errors.add(&path, "required", json!({"message": "missing required modifier"})),
+            Some(Value::String(s)) if accepted.contains(&s.as_str()) => {}
+            Some(other) => errors.add(
+                &path,
+                "enum",
+                json!({"message": "value not found in enumerated list of values", "cause": other, "target": shown}),
+            ),
+        }
+    }
+}
+
+/// The `hook` enum: `all` and every hook we deliver, sorted as Kazoo's schema lists it.
+fn hook_enum() -> Vec<&'static str> {
+    let mut values = vec!["all"];
+    values.extend(catalog::hook_ids().iter().copied());
+    values.sort_unstable();
+    values
+}
+
+/// Notification types only the master account sees in listings and errors.
+pub(crate) const ADMIN_ONLY_NOTIFICATIONS: &[&str] = &["system_alert", "webhook_disabled"];
+
+fn check_custom_data(doc: &Map<String, Value>, errors: &mut Errors) {
+    match doc.get("custom_data") {
+        None => {}
+        Some(Value::Object(map)) => {
+            for (key, value) in map {
+                if !value.is_string() {
+                    // Kazoo encodes a literal `.` inside a key as %2E in the path.
+                    let path = format!("custom_data.{}", key.replace('.', "%2E"));
+                    errors.wrong_type(&path, "string", value);
+                }
+            }
+        }
+        Some(other) => errors.wrong_type("custom_data", "object", other),
+    }
+}
+
+/// Crossbar's PATCH: merge `patch` into `doc` recursively; a `null` removes the key.
+pub(crate) fn merge_patch(doc: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (key, value) in patch {
+        match value {
+            Value::Null => {
+                doc.remove(&key);
+            }
+            Value::Object(inner) => match doc.get_mut(&key) {
+                Some(Value::Object(existing)) => merge_patch(existing, inner),
+                _ => {
+                    let mut fresh = Map::new();
+                    merge_patch(&mut fresh, inner);
+                    doc.insert(key, Value::Object(fresh));
+                }
+            },
+            other => {
+                doc.insert(key, other);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

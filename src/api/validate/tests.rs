@@ -1,0 +1,197 @@
+use serde_json::json;
+
+use super::*;
+
+const PUBLIC: Validator = Validator {
+    allow_private_targets: false,
+    super_admin: false,
+};
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn details(result: Result<Map<String, Value>, ApiError>) -> Value {
+    match result {
+        Err(ApiError::Validation(d)) => Value::Object(d),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_minimal_hook_gets_every_default() {
+    let doc = PUBLIC
+        .webhook(obj(
+            json!({"name": "n", "uri": "http://example.com/h", "hook": "channel_create"}),
+        ))
+        .unwrap();
+    assert_eq!(
+        Value::Object(doc),
+        json!({"name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+               "http_verb": "post", "format": "form-data", "retries": 2, "enabled": true,
+               "include_internal_legs": true})
+    );
+}
+
+#[test]
+fn missing_required_fields_are_reported_each() {
+    let d = details(PUBLIC.webhook(obj(json!({}))));
+    for field in ["name", "uri", "hook"] {
+        assert_eq!(
+            d[field]["required"]["message"], "Field is required but missing",
+            "{field}"
+        );
+    }
+}
+
+#[test]
+fn enums_types_and_bounds_use_kazoo_messages() {
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": 5, "uri": "http://example.com", "hook": "nope", "http_verb": "delete",
+        "format": "xml", "retries": 9, "enabled": "maybe", "custom_data": {"a": 1}
+    }))));
+    assert_eq!(
+        d["name"]["type"]["message"],
+        "Value did not match type(s): string"
+    );
+    assert_eq!(
+        d["hook"]["enum"]["message"],
+        "Value not found in enumerated list of values"
+    );
+    assert!(d["hook"]["enum"]["target"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("all")));
+    assert_eq!(
+        d["http_verb"]["enum"]["target"],
+        json!(["get", "post", "put"])
+    );
+    assert_eq!(d["format"]["enum"]["value"], "xml");
+    assert_eq!(
+        d["retries"],
+        json!({"maximum": {"message": "Value must be at most 4", "target": 4, "value": 9}})
+    );
+    assert_eq!(d["enabled"]["type"]["target"], "boolean");
+    assert_eq!(
+        d["custom_data.a"]["type"]["message"],
+        "Value did not match type(s): string"
+    );
+    let d = details(PUBLIC.webhook(obj(
+        json!({"name": "n", "uri": "http://example.com", "hook": "all", "retries": -1}),
+    )));
+    assert_eq!(
+        d["retries"]["minimum"]["message"],
+        "Value must be at least 0"
+    );
+}
+
+#[test]
+fn obvious_types_are_coerced() {
+    let doc = PUBLIC
+        .webhook(obj(
+            json!({"name": "n", "uri": "http://example.com", "hook": "all",
+                            "retries": "3", "enabled": "false"}),
+        ))
+        .unwrap();
+    assert_eq!(doc["retries"], 3);
+    assert_eq!(doc["enabled"], false);
+}
+
+#[test]
+fn uri_rules_refuse_private_and_malformed_targets() {
+    let d = details(PUBLIC.webhook(obj(
+        json!({"name": "n", "uri": "http://127.0.0.1:9/x", "hook": "all"}),
+    )));
+    assert_eq!(d["uri"]["error"]["message"], "invalid client URL");
+    let d = details(PUBLIC.webhook(obj(
+        json!({"name": "n", "uri": "ftp://example.com", "hook": "all"}),
+    )));
+    assert_eq!(d["uri"]["error"]["message"], "invalid client URL");
+    let d = details(PUBLIC.webhook(obj(json!({"name": "n", "uri": "nope", "hook": "all"}))));
+    assert_eq!(
+        d["uri"]["wrong_format"]["message"],
+        "Field is not in the correct format"
+    );
+    let private = Validator {
+        allow_private_targets: true,
+        ..PUBLIC
+    };
+    assert!(private
+        .webhook(obj(
+            json!({"name": "n", "uri": "http://127.0.0.1:9/x", "hook": "all"})
+        ))
+        .is_ok());
+}
+
+#[test]
+fn object_and_notification_hooks_need_their_selections() {
+    let d = details(PUBLIC.webhook(obj(
+        json!({"name": "n", "uri": "http://e.com", "hook": "object"}),
+    )));
+    assert_eq!(
+        d["custom_data.type"]["required"]["message"],
+        "missing required modifier"
+    );
+    assert_eq!(
+        d["custom_data.action"]["required"]["message"],
+        "missing required modifier"
+    );
+    let d = details(PUBLIC.webhook(obj(
+        json!({"name": "n", "uri": "http://e.com", "hook": "object",
+        "custom_data": {"type": "spaceship", "action": "all"}}),
+    )));
+    assert_eq!(d["custom_data.type"]["enum"]["cause"], "spaceship");
+    assert!(d.get("custom_data.action").is_none());
+    assert!(PUBLIC
+        .webhook(obj(
+            json!({"name": "n", "uri": "http://e.com", "hook": "object",
+            "custom_data": {"type": "device", "action": "doc_created"}})
+        ))
+        .is_ok());
+    let d = details(PUBLIC.webhook(obj(
+        json!({"name": "n", "uri": "http://e.com", "hook": "notifications",
+        "custom_data": {"type": "bogus"}}),
+    )));
+    let target = d["custom_data.type"]["enum"]["target"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(target.contains(&json!("missed_call")));
+    assert!(
+        !target.contains(&json!("webhook_disabled")),
+        "hidden from non-admins"
+    );
+    // Hidden values are still accepted.
+    assert!(PUBLIC
+        .webhook(obj(
+            json!({"name": "n", "uri": "http://e.com", "hook": "notifications",
+            "custom_data": {"type": "webhook_disabled"}})
+        ))
+        .is_ok());
+}
+
+#[test]
+fn private_and_computed_fields_are_not_stored() {
+    let doc = PUBLIC
+        .webhook(obj(
+            json!({"name": "n", "uri": "http://e.com", "hook": "all", "id": "x",
+            "pvt_account_id": "y", "_rev": "z", "disable_reason": "w", "extra": {"kept": true}}),
+        ))
+        .unwrap();
+    assert!(doc.get("id").is_none() && doc.get("pvt_account_id").is_none());
+    assert!(doc.get("_rev").is_none() && doc.get("disable_reason").is_none());
+    assert_eq!(doc["extra"], json!({"kept": true}));
+}
+
+#[test]
+fn merge_patch_merges_recursively_and_null_removes() {
+    let mut doc = obj(json!({"a": 1, "b": {"c": 1, "d": 2}, "e": 3}));
+    merge_patch(
+        &mut doc,
+        obj(json!({"a": null, "b": {"c": null, "x": 9}, "f": [1]})),
+    );
+    assert_eq!(
+        Value::Object(doc),
+        json!({"b": {"d": 2, "x": 9}, "e": 3, "f": [1]})
+    );
+}

@@ -1,0 +1,108 @@
+//! The daemon's configuration: one [`ServeConfig`], parsed by clap from flags and
+//! environment variables (INTERFACE.md section 1) and validated once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Options of `piston-webhooks serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Where the RocksDB event log lives.
+    #[arg(long, env = "PISTON_DATA_DIR", default_value = "./piston-data")]
+    pub data_dir: PathBuf,
+
+    /// REST API address (`:0` picks a free port).
+    #[arg(long, env = "PISTON_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// API key of the master account; generated and stored in DATA_DIR/master-api-key
+    /// when not given.
+    #[arg(long, env = "PISTON_MASTER_API_KEY", hide_env_values = true)]
+    pub master_api_key: Option<String>,
+
+    /// Allow webhook URIs on loopback, private and link-local addresses.
+    #[arg(long, env = "PISTON_ALLOW_PRIVATE_TARGETS", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_targets: bool,
+
+    /// First retry delay in milliseconds; later ones grow exponentially with jitter.
+    #[arg(long, env = "PISTON_RETRY_BASE_MS", default_value_t = 2000)]
+    pub retry_base_ms: u64,
+
+    /// Whole-request timeout for one delivery try, in milliseconds.
+    #[arg(long, env = "PISTON_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+
+    /// Failed tries within the window that auto-disable a hook.
+    #[arg(long, env = "PISTON_FAILURE_THRESHOLD", default_value_t = 6)]
+    pub failure_threshold: u32,
+
+    /// The auto-disable window in milliseconds.
+    #[arg(long, env = "PISTON_FAILURE_WINDOW_MS", default_value_t = 60_000)]
+    pub failure_window_ms: u64,
+
+    /// How many days call events and attempts stay in the log.
+    #[arg(long, env = "PISTON_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+
+    /// Also consume Kazoo-format call events from this RabbitMQ URL.
+    #[arg(long, env = "PISTON_AMQP_URL")]
+    pub amqp_url: Option<String>,
+
+    /// Largest request body accepted, in bytes (larger gets 413).
+    #[arg(long, env = "PISTON_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Lifetime of auth tokens in seconds.
+    #[arg(long, env = "PISTON_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+}
+
+/// A configuration value that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+    #[error("--master-api-key must be 1 to 256 printable ASCII characters without spaces")]
+    BadMasterKey,
+}
+
+impl ServeConfig {
+    /// Checks the values that clap's types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::Zero("--request-timeout-ms"));
+        }
+        if self.failure_threshold == 0 {
+            return Err(ConfigError::Zero("--failure-threshold"));
+        }
+        if self.failure_window_ms == 0 {
+            return Err(ConfigError::Zero("--failure-window-ms"));
+        }
+        if self.retention_days == 0 {
+            return Err(ConfigError::Zero("--retention-days"));
+        }
+        if self.token_ttl_secs == 0 {
+            return Err(ConfigError::Zero("--token-ttl-secs"));
+        }
+        if let Some(key) = &self.master_api_key {
+            let printable = key.bytes().all(|b| b.is_ascii_graphic());
+            if key.is_empty() || key.len() > 256 || !printable {
+                return Err(ConfigError::BadMasterKey);
+            }
+        }
+        Ok(())
+    }
+
+    /// The retry base as a duration.
+    pub fn retry_base(&self) -> Duration {
+        Duration::from_millis(self.retry_base_ms)
+    }
+
+    /// The request timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}

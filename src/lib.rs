@@ -1,0 +1,177 @@
+//! Piston Webhooks: the daemon.
+//!
+//! [`Daemon::start`] opens the event log, rebuilds the registry by replaying it through
+//! the same `apply` that live changes use, and makes sure the master account exists;
+//! only then does [`Daemon::serve`] take a listener, so the API never answers from a
+//! half-replayed state.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use eventlog::{AccountId, Event, EventLog, LogError};
+use parking_lot::RwLock;
+use tokio::net::TcpListener;
+
+use actors::Registry;
+
+pub mod api;
+mod catalog;
+pub mod clock;
+pub mod config;
+
+pub use config::ServeConfig;
+
+/// This build's version, as reported in envelopes and `User-Agent`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+/// A started daemon: log open, state replayed, not yet serving.
+pub struct Daemon {
+    config: ServeConfig,
+    log: EventLog,
+    registry: Arc<RwLock<Registry>>,
+}
+
+impl Daemon {
+    /// Opens the log, replays it and bootstraps the master account.
+    pub async fn start(config: ServeConfig) -> Result<Daemon, DaemonError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| DaemonError::Io {
+            context: format!("creating data dir {}", config.data_dir.display()),
+            source,
+        })?;
+        let registry = Arc::new(RwLock::new(Registry::new()));
+        let hook_registry = Arc::clone(&registry);
+        let log = EventLog::open(
+            &config.data_dir.join("eventlog"),
+            Some(Arc::new(move |record: &eventlog::Record| {
+                hook_registry.write().apply(record);
+            })),
+        )?;
+        let replayed = {
+            let mut state = registry.write();
+            let mut n = 0u64;
+            for record in log.iter_from(1) {
+                state.apply(&record?);
+                n += 1;
+            }
+            n
+        };
+        tracing::info!(records = replayed, "event log replayed");
+        let daemon = Daemon {
+            config,
+            log,
+            registry,
+        };
+        daemon.bootstrap_master().await?;
+        Ok(daemon)
+    }
+
+    /// Creates the master account on first start, or rotates its key to the one given.
+    async fn bootstrap_master(&self) -> Result<(), DaemonError> {
+        let master = self
+            .registry
+            .read()
+            .master()
+            .map(|m| (m.id.clone(), m.api_key.clone()));
+        let key_file = self.config.data_dir.join("master-api-key");
+        match (master, &self.config.master_api_key) {
+            (None, given) => {
+                let api_key = given
+                    .clone()
+                    .unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()));
+                let account_id = AccountId::generate();
+                self.log
+                    .append(vec![Event::AccountCreated {
+                        account_id: account_id.clone(),
+                        parent_id: None,
+                        api_key: api_key.clone(),
+                        doc: serde_json::json!({"name": "Master Account"}),
+                    }])
+                    .await?;
+                write_key_file(&key_file, &api_key)?;
+                if given.is_none() {
+                    eprintln!(
+                        "piston-webhooks: created the master account {account_id}; its API key is {api_key} (also stored in {})",
+                        key_file.display()
+                    );
+                }
+                tracing::info!(%account_id, "master account created");
+            }
+            (Some((account_id, stored)), Some(given)) if &stored != given => {
+                self.log
+                    .append(vec![Event::ApiKeyChanged {
+                        account_id,
+                        api_key: given.clone(),
+                    }])
+                    .await?;
+                write_key_file(&key_file, given)?;
+                tracing::info!("master API key replaced by the configured one");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
+    }
+
+    /// Serves the API on `listener` until `shutdown` resolves, then closes the log.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        let state = api::AppState::new(
+            Arc::clone(&self.registry),
+            self.log.clone(),
+            self.config.clone(),
+        );
+        let app = api::router(state);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| DaemonError::Io {
+                context: "serving the API".into(),
+                source,
+            })?;
+        tracing::info!("API stopped; closing the event log");
+        self.log.close()?;
+        Ok(())
+    }
+}
+
+/// Stores the master key readable by its owner only.
+fn write_key_file(path: &Path, key: &str) -> Result<(), DaemonError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| DaemonError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(key.as_bytes()).map_err(io)?;
+    file.write_all(b"\n").map_err(io)?;
+    file.sync_all().map_err(io)
+}

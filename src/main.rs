@@ -1,0 +1,78 @@
+//! The binary edge: command line, telemetry and signals. `anyhow` lives here only.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use piston_webhooks::{Daemon, ServeConfig};
+
+/// Piston Webhooks: a Kazoo-compatible webhook dispatcher.
+#[derive(Debug, Parser)]
+#[command(name = "piston-webhooks", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve(ServeConfig),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    match cli.command {
+        Command::Serve(config) => runtime.block_on(serve(config)),
+    }
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let daemon = Daemon::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(daemon.config().listen)
+        .await
+        .with_context(|| format!("binding {}", daemon.config().listen))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    // The one line on standard output: tests and scripts wait for it.
+    println!("listening on http://{address}");
+    daemon.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

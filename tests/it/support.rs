@@ -1,0 +1,307 @@
+//! Test harness: start the real daemon process, talk to it, poll with deadlines.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The master API key every test daemon is started with.
+pub const MASTER_KEY: &str = "it-master-key-0123456789abcdef";
+
+/// A running daemon process on a temp (or given) data dir.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Daemon {
+    /// Starts a daemon on a fresh temp data dir.
+    pub fn start(extra: &[&str]) -> Daemon {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_path_buf();
+        let mut d = Daemon::start_in(&dir, extra);
+        d._temp = Some(temp);
+        d
+    }
+
+    /// Starts a daemon on `dir` (which may hold an earlier daemon's log).
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Daemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_piston-webhooks"));
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--master-api-key")
+            .arg(MASTER_KEY)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("spawn piston-webhooks");
+        let stdout = child.stdout.take().expect("child stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            // Forward the first line, then keep draining so the child never blocks.
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("daemon printed `listening on` within 60 s");
+        let base = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Daemon {
+            child,
+            base,
+            data_dir: dir.to_path_buf(),
+            _temp: None,
+        }
+    }
+
+    /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "daemon did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops this daemon and starts a new one on the same data dir.
+    pub fn restart(mut self, extra: &[&str]) -> Daemon {
+        let status = self.stop();
+        assert!(status.success(), "clean exit on SIGTERM, got {status}");
+        let temp = self._temp.take();
+        let mut next = Daemon::start_in(&self.data_dir, extra);
+        next._temp = temp;
+        next
+    }
+
+    /// A client without a token.
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: None,
+        }
+    }
+
+    /// A client holding a master-account token.
+    pub async fn master(&self) -> Client {
+        self.client().login(MASTER_KEY).await
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response: status and JSON body.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Resp {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Resp {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self
+    }
+}
+
+/// A client of the API, optionally authenticated.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl Client {
+    /// `PUT /v2/api_auth` and keep the token.
+    pub async fn login(mut self, api_key: &str) -> Client {
+        let r = self
+            .send(
+                "PUT",
+                "/v2/api_auth",
+                Some(json!({"data": {"api_key": api_key}})),
+            )
+            .await
+            .expect(201);
+        self.token = Some(
+            r.body["auth_token"]
+                .as_str()
+                .expect("auth_token")
+                .to_owned(),
+        );
+        self
+    }
+
+    /// Sends a request with an optional JSON body (sent as `application/json`).
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        let raw = body.map(|b| b.to_string().into_bytes());
+        self.send_raw(method, path, raw, Some("application/json"))
+            .await
+    }
+
+    /// Sends raw bytes with the given content type (or none).
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(30));
+        if let Some(token) = &self.token {
+            req = req.header("X-Auth-Token", token);
+        }
+        if let Some(body) = body {
+            if let Some(ct) = content_type {
+                req = req.header("Content-Type", ct);
+            }
+            req = req.body(body);
+        }
+        let response = req.send().await.expect("request reached the daemon");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("response body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:?}"));
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn put(&self, path: &str, data: Value) -> Resp {
+        self.send("PUT", path, Some(json!({ "data": data }))).await
+    }
+
+    pub async fn post(&self, path: &str, data: Value) -> Resp {
+        self.send("POST", path, Some(json!({ "data": data }))).await
+    }
+
+    pub async fn patch(&self, path: &str, data: Value) -> Resp {
+        self.send("PATCH", path, Some(json!({ "data": data })))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send("DELETE", path, None).await
+    }
+
+    /// The master account id (from `api_auth`).
+    pub async fn own_account(&self) -> String {
+        let r = self
+            .send(
+                "PUT",
+                "/v2/api_auth",
+                Some(json!({"data": {"api_key": MASTER_KEY}})),
+            )
+            .await
+            .expect(201);
+        r.data()["account_id"]
+            .as_str()
+            .expect("account_id")
+            .to_owned()
+    }
+
+    /// Creates a child account of `parent` and returns its id.
+    pub async fn create_account(&self, parent: &str, name: &str) -> String {
+        let r = self
+            .put(&format!("/v2/accounts/{parent}"), json!({ "name": name }))
+            .await
+            .expect(201);
+        r.data()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A client acting as `account` (logs in with its API key).
+    pub async fn as_account(&self, account: &str) -> Client {
+        let key = self
+            .get(&format!("/v2/accounts/{account}/api_key"))
+            .await
+            .expect(200);
+        let key = key.data()["api_key"].as_str().expect("api_key").to_owned();
+        Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: None,
+        }
+        .login(&key)
+        .await
+    }
+
+    /// Creates a webhook in `account` and returns its id.
+    pub async fn create_webhook(&self, account: &str, doc: Value) -> String {
+        let r = self
+            .put(&format!("/v2/accounts/{account}/webhooks"), doc)
+            .await
+            .expect(201);
+        r.data()["id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// A minimal valid webhook document.
+pub fn hook_doc(name: &str) -> Value {
+    json!({"name": name, "uri": "http://example.com/hook", "hook": "channel_create"})
+}
+
+/// Polls `check` until it returns `Some`, at most `timeout`, every 20 ms.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
