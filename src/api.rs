@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::{get, patch, put};
+use axum::routing::{get, patch, post, put};
 use axum::Router;
 use eventlog::{Event, EventLog, Record};
 use parking_lot::RwLock;
@@ -19,10 +19,12 @@ use actors::Registry;
 use crate::config::ServeConfig;
 
 mod accounts;
+mod attempts;
 mod auth;
 mod body;
 mod envelope;
 mod error;
+mod events;
 mod listing;
 mod validate;
 mod webhooks;
@@ -68,6 +70,18 @@ impl AppState {
         &self.inner.node
     }
 
+    /// One record of the log, verified; `None` when it is missing or unreadable.
+    pub(crate) fn read_record(&self, seq: u64) -> Option<Record> {
+        match self.inner.log.iter_from(seq).next() {
+            Some(Ok(record)) if record.seq == seq => Some(record),
+            Some(Err(e)) => {
+                tracing::error!(seq, error = %e, "cannot read a log record");
+                None
+            }
+            _ => None,
+        }
+    }
+
     /// Appends events durably; they are applied to the registry before this returns.
     pub(crate) async fn commit(&self, events: Vec<Event>) -> Result<Vec<Record>, ApiError> {
         Ok(self.inner.log.append(events).await?)
@@ -100,6 +114,7 @@ pub fn router(state: AppState) -> Router {
             "/v2/accounts/{account_id}/api_key",
             get(accounts::get_api_key),
         )
+        .route("/v2/events", post(events::ingest_events))
         .route("/v2/webhooks", get(webhooks::list_available_hooks))
         .route("/v2/webhooks/samples", get(webhooks::list_samples))
         .route(
@@ -111,6 +126,14 @@ pub fn router(state: AppState) -> Router {
             get(webhooks::list_webhooks)
                 .put(webhooks::create_webhook)
                 .patch(webhooks::reenable_account_webhooks),
+        )
+        .route(
+            "/v2/accounts/{account_id}/webhooks/attempts",
+            get(attempts::list_account_attempts),
+        )
+        .route(
+            "/v2/accounts/{account_id}/webhooks/{webhook_id}/attempts",
+            get(attempts::list_webhook_attempts),
         )
         .route(
             "/v2/accounts/{account_id}/webhooks/{webhook_id}",

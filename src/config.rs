@@ -55,6 +55,14 @@ pub struct ServeConfig {
     #[arg(long, env = "PISTON_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Delivery tries to one webhook that may run at once.
+    #[arg(long, env = "PISTON_MAX_IN_FLIGHT_PER_HOOK", default_value_t = 8)]
+    pub max_in_flight_per_hook: usize,
+
+    /// How much of a receiver's response body an attempt keeps, in bytes.
+    #[arg(long, env = "PISTON_MAX_RESPONSE_BODY_BYTES", default_value_t = 1024)]
+    pub max_response_body_bytes: usize,
+
     /// Lifetime of auth tokens in seconds.
     #[arg(long, env = "PISTON_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub token_ttl_secs: u64,
@@ -84,6 +92,9 @@ impl ServeConfig {
         if self.retention_days == 0 {
             return Err(ConfigError::Zero("--retention-days"));
         }
+        if self.max_in_flight_per_hook == 0 {
+            return Err(ConfigError::Zero("--max-in-flight-per-hook"));
+        }
         if self.token_ttl_secs == 0 {
             return Err(ConfigError::Zero("--token-ttl-secs"));
         }
@@ -104,5 +115,18 @@ impl ServeConfig {
     /// The request timeout as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The delivery settings the webhook actors use.
+    pub fn delivery_settings(&self) -> actors::DeliverySettings {
+        actors::DeliverySettings {
+            retry_base: self.retry_base(),
+            request_timeout: self.request_timeout(),
+            failure_threshold: self.failure_threshold,
+            failure_window: Duration::from_millis(self.failure_window_ms),
+            max_in_flight_per_hook: self.max_in_flight_per_hook,
+            max_response_body: self.max_response_body_bytes,
+            allow_private_targets: self.allow_private_targets,
+        }
     }
 }

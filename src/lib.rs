@@ -7,13 +7,15 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use eventlog::{AccountId, Event, EventLog, LogError};
 use parking_lot::RwLock;
+use ractor::{Actor, ActorRef};
 use tokio::net::TcpListener;
 
-use actors::Registry;
+use actors::{DeliveryContext, Registry, RestartPolicy, Router, RouterArgs, RouterMsg};
 
 pub mod api;
 mod catalog;
@@ -32,6 +34,10 @@ pub enum DaemonError {
     Config(#[from] config::ConfigError),
     #[error("event log: {0}")]
     Log(#[from] LogError),
+    #[error("cannot start the router: {0}")]
+    Router(String),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -44,6 +50,7 @@ pub struct Daemon {
     config: ServeConfig,
     log: EventLog,
     registry: Arc<RwLock<Registry>>,
+    router: ActorRef<RouterMsg>,
 }
 
 impl Daemon {
@@ -55,11 +62,21 @@ impl Daemon {
             source,
         })?;
         let registry = Arc::new(RwLock::new(Registry::new()));
+        // The commit hook: apply every committed record, in log order, then hand its
+        // effects to the router (once it runs; during bootstrap there is none, and the
+        // router starts from the registry anyway).
+        let router_slot: Arc<OnceLock<ActorRef<RouterMsg>>> = Arc::new(OnceLock::new());
         let hook_registry = Arc::clone(&registry);
+        let hook_router = Arc::clone(&router_slot);
         let log = EventLog::open(
             &config.data_dir.join("eventlog"),
             Some(Arc::new(move |record: &eventlog::Record| {
-                hook_registry.write().apply(record);
+                let effects = hook_registry.write().apply(record);
+                if !effects.is_empty() {
+                    if let Some(router) = hook_router.get() {
+                        let _ = router.cast(RouterMsg::Effects(effects));
+                    }
+                }
             })),
         )?;
         let replayed = {
@@ -72,59 +89,27 @@ impl Daemon {
             n
         };
         tracing::info!(records = replayed, "event log replayed");
-        let daemon = Daemon {
+        bootstrap_master(&config, &log, &registry).await?;
+        let ctx = Arc::new(DeliveryContext {
+            client: actors::client::build_client(config.allow_private_targets)?,
+            log: log.clone(),
+            registry: Arc::clone(&registry),
+            settings: config.delivery_settings(),
+        });
+        let args = RouterArgs {
+            ctx,
+            policy: RestartPolicy::default(),
+        };
+        let (router, _handle) = Actor::spawn(None, Router, args)
+            .await
+            .map_err(|e| DaemonError::Router(e.to_string()))?;
+        let _ = router_slot.set(router.clone());
+        Ok(Daemon {
             config,
             log,
             registry,
-        };
-        daemon.bootstrap_master().await?;
-        Ok(daemon)
-    }
-
-    /// Creates the master account on first start, or rotates its key to the one given.
-    async fn bootstrap_master(&self) -> Result<(), DaemonError> {
-        let master = self
-            .registry
-            .read()
-            .master()
-            .map(|m| (m.id.clone(), m.api_key.clone()));
-        let key_file = self.config.data_dir.join("master-api-key");
-        match (master, &self.config.master_api_key) {
-            (None, given) => {
-                let api_key = given
-                    .clone()
-                    .unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()));
-                let account_id = AccountId::generate();
-                self.log
-                    .append(vec![Event::AccountCreated {
-                        account_id: account_id.clone(),
-                        parent_id: None,
-                        api_key: api_key.clone(),
-                        doc: serde_json::json!({"name": "Master Account"}),
-                    }])
-                    .await?;
-                write_key_file(&key_file, &api_key)?;
-                if given.is_none() {
-                    eprintln!(
-                        "piston-webhooks: created the master account {account_id}; its API key is {api_key} (also stored in {})",
-                        key_file.display()
-                    );
-                }
-                tracing::info!(%account_id, "master account created");
-            }
-            (Some((account_id, stored)), Some(given)) if &stored != given => {
-                self.log
-                    .append(vec![Event::ApiKeyChanged {
-                        account_id,
-                        api_key: given.clone(),
-                    }])
-                    .await?;
-                write_key_file(&key_file, given)?;
-                tracing::info!("master API key replaced by the configured one");
-            }
-            _ => {}
-        }
-        Ok(())
+            router,
+        })
     }
 
     /// The configuration in force.
@@ -151,13 +136,66 @@ impl Daemon {
                 context: "serving the API".into(),
                 source,
             })?;
-        tracing::info!("API stopped; closing the event log");
+        tracing::info!("API stopped; stopping the delivery actors");
+        if let Err(e) = self
+            .router
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10)))
+            .await
+        {
+            tracing::warn!(error = %e, "router did not stop in time");
+        }
+        tracing::info!("closing the event log");
         self.log.close()?;
         Ok(())
     }
 }
 
-/// Stores the master key readable by its owner only.
+/// Creates the master account on first start, or rotates its key to the one given.
+async fn bootstrap_master(
+    config: &ServeConfig,
+    log: &EventLog,
+    registry: &RwLock<Registry>,
+) -> Result<(), DaemonError> {
+    let master = registry
+        .read()
+        .master()
+        .map(|m| (m.id.clone(), m.api_key.clone()));
+    let key_file = config.data_dir.join("master-api-key");
+    match (master, &config.master_api_key) {
+        (None, given) => {
+            let api_key = given
+                .clone()
+                .unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()));
+            let account_id = AccountId::generate();
+            log.append(vec![Event::AccountCreated {
+                account_id: account_id.clone(),
+                parent_id: None,
+                api_key: api_key.clone(),
+                doc: serde_json::json!({"name": "Master Account"}),
+            }])
+            .await?;
+            write_key_file(&key_file, &api_key)?;
+            if given.is_none() {
+                eprintln!(
+                        "piston-webhooks: created the master account {account_id}; its API key is {api_key} (also stored in {})",
+                        key_file.display()
+                    );
+            }
+            tracing::info!(%account_id, "master account created");
+        }
+        (Some((account_id, stored)), Some(given)) if &stored != given => {
+            log.append(vec![Event::ApiKeyChanged {
+                account_id,
+                api_key: given.clone(),
+            }])
+            .await?;
+            write_key_file(&key_file, given)?;
+            tracing::info!("master API key replaced by the configured one");
+        }
+        _ => {}
+    }
+    Ok(())
+}
 fn write_key_file(path: &Path, key: &str) -> Result<(), DaemonError> {
     use std::io::Write;
     #[cfg(unix)]

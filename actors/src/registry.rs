@@ -6,13 +6,61 @@
 //! is total: a record that no longer fits the state (say, a webhook for an account deleted
 //! meanwhile) changes nothing rather than failing. This module does no I/O.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
-use eventlog::{AccountId, Event, Record, WebhookId};
+use eventlog::{AccountId, Attempt, AttemptResult, Event, EventId, Record, WebhookId};
 use serde_json::{Map, Value};
+
+use crate::matching;
 
 /// Why a hook was auto-disabled, as Kazoo words it.
 pub const AUTO_DISABLE_REASON: &str = "too many failed attempts";
+
+/// How many recent failure times a webhook keeps for the auto-disable count; a
+/// `--failure-threshold` above this can never be reached.
+pub const MAX_RECENT_FAILURES: usize = 1024;
+
+/// A call event accepted for delivery, kept in memory while a delivery of it is pending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptedEvent {
+    /// Sequence of its `EventAccepted` record.
+    pub seq: u64,
+    pub event_id: EventId,
+    pub account_id: AccountId,
+    pub hook_event: String,
+    pub payload: Map<String, Value>,
+    /// Unix milliseconds of acceptance.
+    pub accepted_ms: u64,
+}
+
+impl AcceptedEvent {
+    /// The call the event belongs to: deliveries of one call to one hook keep their order.
+    pub fn call_id(&self) -> Option<&str> {
+        self.payload.get("call_id").and_then(Value::as_str)
+    }
+}
+
+/// One event still to be delivered to one webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDelivery {
+    pub event: Arc<AcceptedEvent>,
+    pub webhook_id: WebhookId,
+    /// Tries already made (and logged).
+    pub tries_done: u32,
+    /// When the next try may start (Unix ms); the acceptance time for a first try.
+    pub next_try_at_ms: u64,
+}
+
+/// What a change means for the running actors. Replay ignores effects: after replay the
+/// router starts from the registry itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// A new delivery to start.
+    Deliver(PendingDelivery),
+    /// A webhook was created, changed, disabled or removed.
+    HookChanged(WebhookId),
+}
 
 /// One account of the tree.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,11 +94,29 @@ pub struct Webhook {
     pub doc: Map<String, Value>,
     /// Set only by auto-disable; cleared when the hook is enabled again.
     pub disable_reason: Option<String>,
+    /// Times (Unix ms) of the latest failed tries, oldest first, for auto-disable.
+    pub recent_failures: VecDeque<u64>,
     pub created_ms: u64,
     pub modified_ms: u64,
 }
 
 impl Webhook {
+    /// `include_subaccounts` as stored (absent means false).
+    pub fn include_subaccounts(&self) -> bool {
+        self.doc
+            .get("include_subaccounts")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Failed tries at or after `since_ms`.
+    pub fn failures_since(&self, since_ms: u64) -> usize {
+        self.recent_failures
+            .iter()
+            .filter(|t| **t >= since_ms)
+            .count()
+    }
+
     /// `enabled` as stored; a missing key means enabled (Kazoo's summary rule).
     pub fn enabled(&self) -> bool {
         self.doc
@@ -87,6 +153,13 @@ pub struct Registry {
     tokens: HashMap<String, Token>,
     webhooks: BTreeMap<WebhookId, Webhook>,
     webhooks_by_account: HashMap<AccountId, BTreeSet<WebhookId>>,
+    /// Deliveries not finished yet, by webhook then event sequence.
+    pending: BTreeMap<(WebhookId, u64), PendingDelivery>,
+    /// Every accepted event id, for producer retries of the same event.
+    event_ids: HashMap<EventId, u64>,
+    /// Sequences of `DeliveryAttempted` records, in log order.
+    attempts_by_account: HashMap<AccountId, Vec<u64>>,
+    attempts_by_hook: HashMap<WebhookId, Vec<u64>>,
     last_seq: u64,
 }
 
@@ -101,15 +174,17 @@ impl Registry {
         self.last_seq
     }
 
-    /// Applies one committed record. The only way the registry changes.
-    pub fn apply(&mut self, record: &Record) {
+    /// Applies one committed record. The only way the registry changes. Returns what the
+    /// change means for running actors.
+    pub fn apply(&mut self, record: &Record) -> Vec<Effect> {
         if record.seq <= self.last_seq {
             // Already applied (a snapshot taken after this record): applying twice would
             // not be idempotent for every event, so skip.
-            return;
+            return Vec::new();
         }
         self.last_seq = record.seq;
         let now = record.time_ms;
+        let mut effects = Vec::new();
         match &record.event {
             Event::AccountCreated {
                 account_id,
@@ -123,7 +198,11 @@ impl Registry {
                     account.modified_ms = now;
                 }
             }
-            Event::AccountDeleted { account_id } => self.delete_account(account_id),
+            Event::AccountDeleted { account_id } => {
+                for id in self.delete_account(account_id) {
+                    effects.push(Effect::HookChanged(id));
+                }
+            }
             Event::ApiKeyChanged {
                 account_id,
                 api_key,
@@ -165,6 +244,7 @@ impl Registry {
                             account_id: account_id.clone(),
                             doc: object_or_empty(doc),
                             disable_reason: None,
+                            recent_failures: VecDeque::new(),
                             created_ms: now,
                             modified_ms: now,
                         },
@@ -173,6 +253,7 @@ impl Registry {
                         .entry(account_id.clone())
                         .or_default()
                         .insert(webhook_id.clone());
+                    effects.push(Effect::HookChanged(webhook_id.clone()));
                 }
             }
             Event::WebhookUpdated {
@@ -186,9 +267,16 @@ impl Registry {
                         hook.modified_ms = now;
                         // Saving a hook as enabled clears the auto-disable reason (Kazoo's
                         // cb_webhooks rule).
-                        if hook.enabled() {
+                        let enabled = hook.enabled();
+                        if enabled {
                             hook.disable_reason = None;
                         }
+                        // A changed configuration starts the failure count afresh.
+                        hook.recent_failures.clear();
+                        if !enabled {
+                            self.drop_pending(webhook_id);
+                        }
+                        effects.push(Effect::HookChanged(webhook_id.clone()));
                     }
                 }
             }
@@ -198,6 +286,7 @@ impl Registry {
             } => {
                 if self.webhooks.get(webhook_id).map(|h| &h.account_id) == Some(account_id) {
                     self.remove_webhook(webhook_id);
+                    effects.push(Effect::HookChanged(webhook_id.clone()));
                 }
             }
             Event::WebhooksReenabled { webhook_ids } => {
@@ -205,11 +294,107 @@ impl Registry {
                     if let Some(hook) = self.webhooks.get_mut(id) {
                         hook.doc.insert("enabled".into(), Value::Bool(true));
                         hook.disable_reason = None;
+                        hook.recent_failures.clear();
                         hook.modified_ms = now;
+                        effects.push(Effect::HookChanged(id.clone()));
                     }
                 }
             }
-            Event::EventAccepted { .. } => {}
+            Event::EventAccepted {
+                event_id,
+                account_id,
+                hook_event,
+                payload,
+            } => {
+                if self.event_ids.contains_key(event_id) {
+                    return effects; // a producer's retry of an event already accepted
+                }
+                self.event_ids.insert(event_id.clone(), record.seq);
+                let payload = object_or_empty(payload);
+                let matched = self.matching_hooks(account_id, hook_event, &payload);
+                if matched.is_empty() {
+                    return effects;
+                }
+                let event = Arc::new(AcceptedEvent {
+                    seq: record.seq,
+                    event_id: event_id.clone(),
+                    account_id: account_id.clone(),
+                    hook_event: hook_event.clone(),
+                    payload,
+                    accepted_ms: now,
+                });
+                for webhook_id in matched {
+                    let delivery = PendingDelivery {
+                        event: Arc::clone(&event),
+                        webhook_id: webhook_id.clone(),
+                        tries_done: 0,
+                        next_try_at_ms: now,
+                    };
+                    self.pending
+                        .insert((webhook_id, record.seq), delivery.clone());
+                    effects.push(Effect::Deliver(delivery));
+                }
+            }
+            Event::DeliveryAttempted(attempt) => self.record_attempt(record.seq, now, attempt),
+            Event::WebhookAutoDisabled {
+                account_id,
+                webhook_id,
+                reason,
+            } => {
+                if let Some(hook) = self.webhooks.get_mut(webhook_id) {
+                    if &hook.account_id == account_id {
+                        hook.doc.insert("enabled".into(), Value::Bool(false));
+                        hook.disable_reason = Some(reason.clone());
+                        hook.recent_failures.clear();
+                        hook.modified_ms = now;
+                        self.drop_pending(webhook_id);
+                        effects.push(Effect::HookChanged(webhook_id.clone()));
+                    }
+                }
+            }
+        }
+        effects
+    }
+
+    fn record_attempt(&mut self, seq: u64, now: u64, attempt: &Attempt) {
+        self.attempts_by_account
+            .entry(attempt.account_id.clone())
+            .or_default()
+            .push(seq);
+        self.attempts_by_hook
+            .entry(attempt.webhook_id.clone())
+            .or_default()
+            .push(seq);
+        if attempt.result == AttemptResult::Failure {
+            if let Some(hook) = self.webhooks.get_mut(&attempt.webhook_id) {
+                if hook.recent_failures.len() == MAX_RECENT_FAILURES {
+                    hook.recent_failures.pop_front();
+                }
+                hook.recent_failures.push_back(now);
+            }
+        }
+        let key = (attempt.webhook_id.clone(), attempt.event_seq);
+        match attempt.next_try_at_ms {
+            Some(at) => {
+                if let Some(pending) = self.pending.get_mut(&key) {
+                    pending.tries_done += 1;
+                    pending.next_try_at_ms = at;
+                }
+            }
+            None => {
+                self.pending.remove(&key);
+            }
+        }
+    }
+
+    fn drop_pending(&mut self, webhook_id: &WebhookId) {
+        let keys: Vec<_> = self
+            .pending
+            .range(pending_range(webhook_id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.pending.remove(&key);
         }
     }
 
@@ -258,17 +443,18 @@ impl Registry {
         );
     }
 
-    fn delete_account(&mut self, id: &AccountId) {
+    /// Removes a leaf account and its webhooks; returns the removed webhooks.
+    fn delete_account(&mut self, id: &AccountId) -> Vec<WebhookId> {
         let Some(account) = self.accounts.get(id) else {
-            return;
+            return Vec::new();
         };
         // The API refuses to delete an account with children or the master; a record
         // that says otherwise would orphan a subtree, so it changes nothing.
         if !account.children.is_empty() || account.parent_id.is_none() {
-            return;
+            return Vec::new();
         }
         let Some(account) = self.accounts.remove(id) else {
-            return;
+            return Vec::new();
         };
         self.api_keys.remove(&account.api_key);
         if let Some(parent) = account
@@ -279,9 +465,17 @@ impl Registry {
             parent.children.remove(id);
         }
         self.tokens.retain(|_, t| &t.account_id != id);
-        for hook_id in self.webhooks_by_account.remove(id).unwrap_or_default() {
-            self.webhooks.remove(&hook_id);
+        let removed: Vec<WebhookId> = self
+            .webhooks_by_account
+            .remove(id)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        for hook_id in &removed {
+            self.webhooks.remove(hook_id);
+            self.drop_pending(hook_id);
         }
+        removed
     }
 
     fn remove_webhook(&mut self, id: &WebhookId) {
@@ -290,6 +484,62 @@ impl Registry {
                 set.remove(id);
             }
         }
+        self.drop_pending(id);
+    }
+
+    /// The enabled webhooks an event goes to: the account's own, then its ancestors'
+    /// (root first) that include subaccounts, each filtered by [`matching::hook_accepts`].
+    pub fn matching_hooks(
+        &self,
+        account: &AccountId,
+        hook_event: &str,
+        payload: &Map<String, Value>,
+    ) -> Vec<WebhookId> {
+        let Some(acct) = self.accounts.get(account) else {
+            return Vec::new();
+        };
+        let own = self.webhooks_of(account);
+        let inherited = acct
+            .tree
+            .iter()
+            .flat_map(|a| self.webhooks_of(a))
+            .filter(|h| h.include_subaccounts());
+        own.chain(inherited)
+            .filter(|h| h.enabled() && matching::hook_accepts(&h.doc, hook_event, payload))
+            .map(|h| h.id.clone())
+            .collect()
+    }
+
+    /// The pending deliveries of one webhook, in event order.
+    pub fn pending_for(&self, webhook: &WebhookId) -> Vec<PendingDelivery> {
+        self.pending
+            .range(pending_range(webhook))
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
+    /// Number of deliveries not finished yet.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether an event id was already accepted.
+    pub fn event_seen(&self, event_id: &EventId) -> bool {
+        self.event_ids.contains_key(event_id)
+    }
+
+    /// Sequences of an account's attempt records (hooks it owns), oldest first.
+    pub fn attempts_of_account(&self, account: &AccountId) -> &[u64] {
+        self.attempts_by_account
+            .get(account)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Sequences of a webhook's attempt records, oldest first.
+    pub fn attempts_of_hook(&self, webhook: &WebhookId) -> &[u64] {
+        self.attempts_by_hook
+            .get(webhook)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The master (root) account, once created.
@@ -384,6 +634,11 @@ impl Registry {
     pub fn webhooks(&self) -> impl Iterator<Item = &Webhook> {
         self.webhooks.values()
     }
+}
+
+/// Every pending key of one webhook.
+fn pending_range(webhook: &WebhookId) -> std::ops::RangeInclusive<(WebhookId, u64)> {
+    (webhook.clone(), 0)..=(webhook.clone(), u64::MAX)
 }
 
 fn object_or_empty(doc: &Value) -> Map<String, Value> {

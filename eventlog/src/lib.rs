@@ -10,5 +10,5 @@ pub mod store;
 
 pub use error::LogError;
 pub use ids::{AccountId, EventId, IdError, WebhookId};
-pub use record::{Event, Record, RECORD_VERSION};
+pub use record::{Attempt, AttemptResult, Event, Record, RECORD_VERSION};
 pub use store::{CommitHook, EventLog, LogIter, VerifySummary};

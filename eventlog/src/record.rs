@@ -70,13 +70,63 @@ pub enum Event {
     },
     /// The bulk re-enable PATCH re-enabled these auto-disabled webhooks.
     WebhooksReenabled { webhook_ids: Vec<WebhookId> },
-    /// A call event was accepted for delivery.
+    /// A call event was accepted for delivery. The webhooks it goes to are those that
+    /// match it in the state this record is applied to.
     EventAccepted {
         event_id: EventId,
         account_id: AccountId,
         hook_event: String,
         payload: Value,
     },
+    /// One delivery try of an accepted event (by its `event_seq`) to one webhook.
+    DeliveryAttempted(Attempt),
+    /// A webhook failed too often within the window and was disabled.
+    WebhookAutoDisabled {
+        account_id: AccountId,
+        webhook_id: WebhookId,
+        reason: String,
+    },
+}
+
+/// Whether a delivery try succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptResult {
+    Success,
+    Failure,
+}
+
+/// One delivery try, as logged and as listed by the attempts API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Sequence of the `EventAccepted` record being delivered.
+    pub event_seq: u64,
+    pub event_id: EventId,
+    pub webhook_id: WebhookId,
+    /// The hook owner's account.
+    pub account_id: AccountId,
+    pub hook_event: String,
+    pub uri: String,
+    /// `get`, `post` or `put`.
+    pub method: String,
+    pub result: AttemptResult,
+    /// Why it failed (`bad response code`, `http client error`, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Transport error (connection refused, timeout, dns, ...).
+    #[serde(default)]
+    pub client_error: Option<String>,
+    #[serde(default)]
+    pub response_code: Option<u16>,
+    /// The start of the response body (bounded).
+    #[serde(default)]
+    pub response_body: Option<String>,
+    /// Tries still allowed after this one.
+    pub retries_left: u32,
+    pub latency_ms: u64,
+    /// When the next try is due (Unix ms); `None` when this delivery is finished.
+    #[serde(default)]
+    pub next_try_at_ms: Option<u64>,
 }
 
 impl Event {
@@ -93,6 +143,8 @@ impl Event {
             Event::WebhookDeleted { .. } => "webhook_deleted",
             Event::WebhooksReenabled { .. } => "webhooks_reenabled",
             Event::EventAccepted { .. } => "event_accepted",
+            Event::DeliveryAttempted(_) => "delivery_attempted",
+            Event::WebhookAutoDisabled { .. } => "webhook_auto_disabled",
         }
     }
 }

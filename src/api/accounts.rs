@@ -2,7 +2,7 @@
 //! children and descendants listings, and the account's API key.
 
 use axum::extract::{Path, State};
-use eventlog::{AccountId, Event};
+use eventlog::{AccountId, Event, EventId};
 use serde_json::{json, Map, Value};
 
 use actors::Account;
@@ -23,6 +23,22 @@ fn account_out(account: &Account) -> Value {
         doc.insert("parent_id".into(), parent.as_str().into());
     }
     Value::Object(doc)
+}
+
+/// The `object` event an account change fires (`type: account`), delivered to the
+/// account's own object hooks and its ancestors' that include subaccounts.
+fn account_object_event(account_id: &AccountId, action: &str) -> Event {
+    Event::EventAccepted {
+        event_id: EventId::generate(),
+        account_id: account_id.clone(),
+        hook_event: "object".to_owned(),
+        payload: json!({
+            "id": account_id.as_str(),
+            "account_id": account_id.as_str(),
+            "type": "account",
+            "action": action,
+        }),
+    }
 }
 
 /// Validates an account document: `name` is a required string.
@@ -57,12 +73,15 @@ pub(crate) async fn create_child_account(
     let account_id = AccountId::generate();
     let api_key = hex::encode(rand::random::<[u8; 32]>());
     state
-        .commit(vec![Event::AccountCreated {
-            account_id: account_id.clone(),
-            parent_id: Some(parent_id),
-            api_key,
-            doc: Value::Object(doc),
-        }])
+        .commit(vec![
+            Event::AccountCreated {
+                account_id: account_id.clone(),
+                parent_id: Some(parent_id),
+                api_key,
+                doc: Value::Object(doc),
+            },
+            account_object_event(&account_id, "doc_created"),
+        ])
         .await?;
     let registry = state.registry();
     let account = registry
@@ -91,10 +110,13 @@ async fn save_account(
     doc: Map<String, Value>,
 ) -> Result<Reply, ApiError> {
     state
-        .commit(vec![Event::AccountUpdated {
-            account_id: id.clone(),
-            doc: Value::Object(doc),
-        }])
+        .commit(vec![
+            Event::AccountUpdated {
+                account_id: id.clone(),
+                doc: Value::Object(doc),
+            },
+            account_object_event(&id, "doc_edited"),
+        ])
         .await?;
     let registry = state.registry();
     let account = registry
@@ -171,7 +193,12 @@ pub(crate) async fn delete_account(
         (id, out)
     };
     state
-        .commit(vec![Event::AccountDeleted { account_id: id }])
+        .commit(vec![
+            // Fired before the deletion, while the account still has its place in the
+            // tree, so its ancestors' subaccount hooks hear of it.
+            account_object_event(&id, "doc_deleted"),
+            Event::AccountDeleted { account_id: id },
+        ])
         .await?;
     Ok(Reply::ok(out))
 }

@@ -49,6 +49,12 @@ impl Reply {
         }
     }
 
+    /// Any status with `data`.
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     /// Adds the paging fields of a listing.
     pub(crate) fn paged(mut self, page: PageInfo) -> Self {
         self.fields

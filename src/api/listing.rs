@@ -78,6 +78,16 @@ impl ListQuery {
         q
     }
 
+    /// The `start_key` asked for.
+    pub(crate) fn start_key(&self) -> Option<&str> {
+        self.start_key.as_deref()
+    }
+
+    /// Whether the listing runs in ascending key order.
+    pub(crate) fn ascending(&self, descending_by_default: bool) -> bool {
+        self.ascending.unwrap_or(!descending_by_default)
+    }
+
     /// Whether a stored document passes every filter.
     pub(crate) fn matches(&self, doc: &Value) -> bool {
         self.filters.iter().all(|f| match f {
@@ -95,7 +105,7 @@ impl ListQuery {
     where
         I: DoubleEndedIterator<Item = (String, Value, Value)>,
     {
-        let ascending = self.ascending.unwrap_or(!descending_by_default);
+        let ascending = self.ascending(descending_by_default);
         let ordered: Box<dyn Iterator<Item = (String, Value, Value)>> = if ascending {
             Box::new(items)
         } else {

@@ -1,0 +1,508 @@
+//! `WebhookActor`: one per webhook with work to do, holding its configuration, its
+//! deliveries in flight and its failure counts.
+//!
+//! The actor never sleeps or blocks. HTTP tries and log appends run in spawned tasks that
+//! report back by message; retries are timers (`send_after`). Guarantees it keeps:
+//!
+//! - **Bounded concurrency**: at most `max_in_flight_per_hook` tries at once.
+//! - **Per-call order**: a delivery whose event has a `call_id` starts only when every
+//!   earlier delivery (by log sequence) of the same call to this hook is finished, so
+//!   `channel_create` reaches a receiver before `channel_answer` of the same call.
+//!   Deliveries of other calls, and of events without a `call_id`, go concurrently.
+//! - **Append before act**: the outcome of a try (and a retry's schedule) takes effect
+//!   only once its `DeliveryAttempted` record is in the log; until then, later events of
+//!   the same call keep waiting.
+//! - **Auto-disable**: `failure_threshold` failed tries within `failure_window` disable
+//!   the hook (`WebhookAutoDisabled`) and publish a `webhook_disabled` notification event
+//!   in the same log batch as the attempt that crossed the threshold.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventlog::{AccountId, Attempt, AttemptResult, Event, EventId, EventLog, WebhookId};
+use parking_lot::RwLock;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde_json::{json, Map, Value};
+
+use crate::delivery::{
+    build_payload, build_request, send_try, BodyFormat, DeliveryHeaders, HttpVerb, TryOutcome,
+    TryResult,
+};
+use crate::registry::{PendingDelivery, Registry, AUTO_DISABLE_REASON};
+use crate::uri_guard::is_forbidden_ip;
+
+/// Delivery settings from the daemon's configuration.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub retry_base: Duration,
+    pub request_timeout: Duration,
+    pub failure_threshold: u32,
+    pub failure_window: Duration,
+    pub max_in_flight_per_hook: usize,
+    pub max_response_body: usize,
+    pub allow_private_targets: bool,
+}
+
+/// What every webhook actor shares.
+pub struct DeliveryContext {
+    pub client: reqwest::Client,
+    pub log: EventLog,
+    pub registry: Arc<RwLock<Registry>>,
+    pub settings: DeliverySettings,
+}
+
+/// Messages of a webhook actor.
+#[derive(Debug)]
+pub enum WebhookMsg {
+    /// A new delivery for this hook.
+    Deliver(PendingDelivery),
+    /// The hook's configuration changed: read it again from the registry.
+    Reconfigure,
+    /// A scheduled retry is due.
+    Due(u64),
+    /// A try finished (from the task that ran it).
+    TryDone { event_seq: u64, result: TryResult },
+    /// The attempt record of a try is in the log.
+    Recorded {
+        event_seq: u64,
+        next_try_at_ms: Option<u64>,
+    },
+    /// The attempt record could not be appended; the try will be made again.
+    RecordFailed { event_seq: u64 },
+    /// Fault injection: the handler returns this error, so the actor fails and its
+    /// supervisor's restart policy applies. Used by tests and chaos drills.
+    InjectFault(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Ready to start once `next_try_at_ms` has passed, capacity allows and the call's
+    /// earlier deliveries are done.
+    Waiting,
+    /// A timer will send `Due` at `next_try_at_ms`.
+    Scheduled,
+    InFlight,
+    /// Tried; waiting for the attempt record to be durable.
+    Recording,
+}
+
+#[derive(Debug)]
+struct Job {
+    delivery: PendingDelivery,
+    phase: Phase,
+}
+
+/// The actor's state.
+pub struct WebhookState {
+    id: WebhookId,
+    account_id: AccountId,
+    doc: Map<String, Value>,
+    ctx: Arc<DeliveryContext>,
+    jobs: BTreeMap<u64, Job>,
+    in_flight: usize,
+    failures: VecDeque<u64>,
+    /// Set when this actor disabled the hook: nothing more starts.
+    disabled: bool,
+    /// The registry's last applied sequence when the pending deliveries were loaded:
+    /// a `Deliver` for an event at or below it was already known then (pending, or
+    /// finished since), so it is not taken again.
+    loaded_seq: u64,
+}
+
+/// The webhook actor (stateless handler; the state is [`WebhookState`]).
+pub struct WebhookActor;
+
+/// Start-up arguments: which hook, and the shared context.
+pub struct WebhookArgs {
+    pub webhook_id: WebhookId,
+    pub ctx: Arc<DeliveryContext>,
+}
+
+/// Why an actor cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook {0} does not exist")]
+    Missing(WebhookId),
+    #[error("injected fault: {0}")]
+    Injected(String),
+}
+
+impl Actor for WebhookActor {
+    type Msg = WebhookMsg;
+    type State = WebhookState;
+    type Arguments = WebhookArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<WebhookMsg>,
+        args: WebhookArgs,
+    ) -> Result<WebhookState, ActorProcessingErr> {
+        // Everything the actor needs is in the registry: config, failure times and the
+        // pending deliveries (which is how a restarted actor resumes its work).
+        let registry = args.ctx.registry.read();
+        let hook = registry
+            .webhook(&args.webhook_id)
+            .ok_or_else(|| WebhookError::Missing(args.webhook_id.clone()))?;
+        let jobs = registry
+            .pending_for(&args.webhook_id)
+            .into_iter()
+            .map(|d| {
+                (
+                    d.event.seq,
+                    Job {
+                        delivery: d,
+                        phase: Phase::Waiting,
+                    },
+                )
+            })
+            .collect();
+        let state = WebhookState {
+            id: hook.id.clone(),
+            account_id: hook.account_id.clone(),
+            doc: hook.doc.clone(),
+            ctx: Arc::clone(&args.ctx),
+            jobs,
+            in_flight: 0,
+            failures: hook.recent_failures.clone(),
+            disabled: !hook.enabled(),
+            loaded_seq: registry.last_seq(),
+        };
+        drop(registry);
+        Ok(state)
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<WebhookMsg>,
+        state: &mut WebhookState,
+    ) -> Result<(), ActorProcessingErr> {
+        pump(&myself, state);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<WebhookMsg>,
+        message: WebhookMsg,
+        state: &mut WebhookState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            WebhookMsg::Deliver(delivery) => {
+                // A freshly spawned actor already loaded this delivery from the registry.
+                if delivery.event.seq > state.loaded_seq {
+                    state.jobs.entry(delivery.event.seq).or_insert(Job {
+                        delivery,
+                        phase: Phase::Waiting,
+                    });
+                }
+            }
+            WebhookMsg::Reconfigure => {
+                let registry = state.ctx.registry.read();
+                if let Some(hook) = registry.webhook(&state.id) {
+                    state.doc = hook.doc.clone();
+                    state.disabled = !hook.enabled();
+                    state.failures = hook.recent_failures.clone();
+                }
+            }
+            WebhookMsg::Due(seq) => {
+                if let Some(job) = state.jobs.get_mut(&seq) {
+                    if job.phase == Phase::Scheduled {
+                        job.phase = Phase::Waiting;
+                    }
+                }
+            }
+            WebhookMsg::TryDone { event_seq, result } => {
+                state.in_flight = state.in_flight.saturating_sub(1);
+                on_try_done(&myself, state, event_seq, result);
+            }
+            WebhookMsg::Recorded {
+                event_seq,
+                next_try_at_ms,
+            } => match next_try_at_ms {
+                Some(at) => {
+                    if let Some(job) = state.jobs.get_mut(&event_seq) {
+                        job.delivery.tries_done += 1;
+                        job.delivery.next_try_at_ms = at;
+                        job.phase = Phase::Waiting;
+                    }
+                }
+                None => {
+                    state.jobs.remove(&event_seq);
+                }
+            },
+            WebhookMsg::RecordFailed { event_seq } => {
+                if let Some(job) = state.jobs.get_mut(&event_seq) {
+                    job.delivery.next_try_at_ms = now_ms() + millis(state.ctx.settings.retry_base);
+                    job.phase = Phase::Waiting;
+                }
+            }
+            WebhookMsg::InjectFault(why) => return Err(Box::new(WebhookError::Injected(why))),
+        }
+        pump(&myself, state);
+        Ok(())
+    }
+}
+
+/// Starts every delivery that may start now and sets timers for those due later.
+fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
+    if state.disabled {
+        return;
+    }
+    let max = state.ctx.settings.max_in_flight_per_hook.max(1);
+    let now = now_ms();
+    let mut calls_ahead: HashSet<String> = HashSet::new();
+    let mut to_start = Vec::new();
+    let mut in_flight = state.in_flight;
+    for (seq, job) in state.jobs.iter_mut() {
+        // An earlier unfinished delivery of the same call blocks this one.
+        if let Some(call) = job.delivery.event.call_id() {
+            if !calls_ahead.insert(call.to_owned()) {
+                continue;
+            }
+        }
+        if job.phase != Phase::Waiting {
+            continue;
+        }
+        if job.delivery.next_try_at_ms > now {
+            job.phase = Phase::Scheduled;
+            let seq = *seq;
+            let wait = Duration::from_millis(job.delivery.next_try_at_ms - now);
+            myself.send_after(wait, move || WebhookMsg::Due(seq));
+            continue;
+        }
+        if in_flight >= max {
+            break;
+        }
+        job.phase = Phase::InFlight;
+        in_flight += 1;
+        to_start.push(job.delivery.clone());
+    }
+    state.in_flight = in_flight;
+    for delivery in to_start {
+        start_try(myself, state, delivery);
+    }
+}
+
+/// Spawns one HTTP try; its result comes back as `TryDone`.
+fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: PendingDelivery) {
+    let event_seq = delivery.event.seq;
+    let ctx = Arc::clone(&state.ctx);
+    let doc = state.doc.clone();
+    let hook_id = state.id.to_string();
+    let account_id = state.account_id.to_string();
+    let me = myself.clone();
+    tokio::spawn(async move {
+        let result = try_once(&ctx, &doc, &hook_id, &account_id, &delivery).await;
+        // The actor may have stopped meanwhile (hook disabled or deleted): then the
+        // result has no one to act on it, and the registry still holds the delivery if
+        // it is still owed.
+        let _ = me.cast(WebhookMsg::TryDone { event_seq, result });
+    });
+}
+
+async fn try_once(
+    ctx: &DeliveryContext,
+    doc: &Map<String, Value>,
+    hook_id: &str,
+    account_id: &str,
+    delivery: &PendingDelivery,
+) -> TryResult {
+    let event = &delivery.event;
+    let hook_kind = doc.get("hook").and_then(Value::as_str).unwrap_or("");
+    let payload = build_payload(
+        &event.payload,
+        &event.hook_event,
+        doc.get("custom_data").and_then(Value::as_object),
+        hook_kind,
+    );
+    let verb = str_field(doc, "http_verb")
+        .parse::<HttpVerb>()
+        .unwrap_or(HttpVerb::Post);
+    let format = str_field(doc, "format")
+        .parse::<BodyFormat>()
+        .unwrap_or(BodyFormat::FormData);
+    let uri = str_field(doc, "uri");
+    let request = match build_request(uri, verb, format, &payload) {
+        Ok(r) => r,
+        Err(e) => return local_failure(format!("malformed url: {e}")),
+    };
+    if !ctx.settings.allow_private_targets && literal_host_is_forbidden(&request.url) {
+        return local_failure("refused: private or local address".to_owned());
+    }
+    let headers = DeliveryHeaders::new(hook_id, account_id, event.event_id.as_str());
+    send_try(
+        &ctx.client,
+        &request,
+        &headers,
+        ctx.settings.request_timeout,
+        ctx.settings.max_response_body,
+    )
+    .await
+}
+
+/// A try refused before any connection. It counts as a failed try (so a hook that can
+/// never be reached is eventually auto-disabled) and is retried like a transport error.
+fn local_failure(client_error: String) -> TryResult {
+    TryResult {
+        outcome: TryOutcome::Retryable {
+            status: None,
+            client_error: Some(client_error.clone()),
+            retry_after: None,
+        },
+        response_code: None,
+        response_body: None,
+        client_error: Some(client_error),
+        latency_ms: 0,
+    }
+}
+
+/// Literal IP hosts skip DNS, so the resolver guard cannot see them: check here.
+fn literal_host_is_forbidden(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => is_forbidden_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_forbidden_ip(ip.into()),
+        _ => false,
+    }
+}
+
+/// Decides what a finished try means, then logs it (and maybe the disable).
+fn on_try_done(
+    myself: &ActorRef<WebhookMsg>,
+    state: &mut WebhookState,
+    event_seq: u64,
+    result: TryResult,
+) {
+    let Some(job) = state.jobs.get_mut(&event_seq) else {
+        return;
+    };
+    job.phase = Phase::Recording;
+    let delivery = job.delivery.clone();
+    let settings = &state.ctx.settings;
+    let now = now_ms();
+    let retries = state
+        .doc
+        .get("retries")
+        .and_then(Value::as_u64)
+        .map_or(2, |r| u32::try_from(r.min(4)).unwrap_or(4));
+    let tries_done = delivery.tries_done + 1;
+    let retries_left = (retries + 1).saturating_sub(tries_done);
+    let success = result.outcome.is_success();
+    let next_try_at_ms = (result.outcome.is_retryable() && retries_left > 0).then(|| {
+        let wait = crate::delivery::retry_delay(
+            settings.retry_base,
+            tries_done,
+            result.outcome.retry_after(),
+            &mut rand::rng(),
+        );
+        now + millis(wait)
+    });
+    let reason = if success {
+        None
+    } else if result.client_error.is_some() {
+        Some("http client error".to_owned())
+    } else {
+        Some("bad response code".to_owned())
+    };
+    let attempt = Attempt {
+        event_seq,
+        event_id: delivery.event.event_id.clone(),
+        webhook_id: state.id.clone(),
+        account_id: state.account_id.clone(),
+        hook_event: delivery.event.hook_event.clone(),
+        uri: str_field(&state.doc, "uri").to_owned(),
+        method: str_field(&state.doc, "http_verb").to_owned(),
+        result: if success {
+            AttemptResult::Success
+        } else {
+            AttemptResult::Failure
+        },
+        reason,
+        client_error: result.client_error.clone(),
+        response_code: result.response_code,
+        response_body: result.response_body.clone(),
+        retries_left,
+        latency_ms: result.latency_ms,
+        next_try_at_ms,
+    };
+    let mut events = vec![Event::DeliveryAttempted(attempt)];
+    if !success {
+        state.failures.push_back(now);
+        let window_start = now.saturating_sub(millis(settings.failure_window));
+        while state.failures.front().is_some_and(|t| *t < window_start) {
+            state.failures.pop_front();
+        }
+        let threshold = usize::try_from(settings.failure_threshold).unwrap_or(usize::MAX);
+        if !state.disabled && state.failures.len() >= threshold {
+            state.disabled = true;
+            tracing::warn!(webhook_id = %state.id, account_id = %state.account_id, failures = state.failures.len(), "auto-disabling webhook");
+            events.push(Event::WebhookAutoDisabled {
+                account_id: state.account_id.clone(),
+                webhook_id: state.id.clone(),
+                reason: AUTO_DISABLE_REASON.to_owned(),
+            });
+            events.push(disabled_notification(state));
+        }
+    }
+    let log = state.ctx.log.clone();
+    let me = myself.clone();
+    tokio::spawn(async move {
+        let message = match log.append(events).await {
+            Ok(_) => WebhookMsg::Recorded {
+                event_seq,
+                next_try_at_ms,
+            },
+            Err(e) => {
+                tracing::error!(error = %e, event_seq, "could not log a delivery attempt; it will be tried again");
+                WebhookMsg::RecordFailed { event_seq }
+            }
+        };
+        let _ = me.cast(message);
+    });
+}
+
+/// The `webhook_disabled` notification, delivered to the account's notifications hooks.
+fn disabled_notification(state: &WebhookState) -> Event {
+    let name = state.doc.get("name").cloned().unwrap_or(Value::Null);
+    let uri = state.doc.get("uri").cloned().unwrap_or(Value::Null);
+    let hook = state.doc.get("hook").cloned().unwrap_or(Value::Null);
+    Event::EventAccepted {
+        event_id: EventId::generate(),
+        account_id: state.account_id.clone(),
+        hook_event: "notifications".to_owned(),
+        payload: json!({
+            "event_name": "webhook_disabled",
+            "event_category": "notification",
+            "app_name": "piston-webhooks",
+            "app_version": env!("CARGO_PKG_VERSION"),
+            "account_id": state.account_id.as_str(),
+            "hook_id": state.id.as_str(),
+            "hook": {
+                "id": state.id.as_str(),
+                "name": name,
+                "uri": uri,
+                "event": hook,
+                "disable_reason": AUTO_DISABLE_REASON,
+            },
+        }),
+    }
+}
+
+fn str_field<'a>(doc: &'a Map<String, Value>, key: &str) -> &'a str {
+    doc.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(millis)
+        .unwrap_or(0)
+}

@@ -1,0 +1,823 @@
+//! The delivery engine end to end: events in, matching, requests out, retries,
+//! attempts, auto-disable and re-enable, per-call order.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::receiver::TestReceiver;
+use crate::support::*;
+
+const FAST: &[&str] = &["--allow-private-targets", "--retry-base-ms", "50"];
+
+fn event(account: &str, hook_event: &str, extra: Value) -> Value {
+    let mut e = json!({"hook_event": hook_event, "account_id": account, "call_id": "call-1",
+                       "call_direction": "inbound", "caller_id_number": "1001"});
+    if let (Value::Object(map), Value::Object(more)) = (&mut e, extra) {
+        map.extend(more);
+    }
+    e
+}
+
+async fn post_events(master: &Client, data: Value) -> Resp {
+    master
+        .send("POST", "/v2/events", Some(json!({ "data": data })))
+        .await
+}
+
+fn hook(uri: &str, hook_event: &str, extra: Value) -> Value {
+    let mut h = json!({"name": format!("{hook_event} hook"), "uri": uri, "hook": hook_event});
+    if let (Value::Object(map), Value::Object(more)) = (&mut h, extra) {
+        map.extend(more);
+    }
+    h
+}
+
+#[tokio::test]
+async fn only_the_master_may_post_events_and_bad_batches_are_refused_whole() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let root = master.own_account().await;
+    let child = master.create_account(&root, "c").await;
+    let rx = TestReceiver::start().await;
+    master
+        .create_webhook(
+            &root,
+            hook(&rx.url, "channel_create", json!({"format": "json"})),
+        )
+        .await;
+
+    d.client()
+        .send(
+            "POST",
+            "/v2/events",
+            Some(json!({"data": event(&root, "channel_create", json!({}))})),
+        )
+        .await
+        .expect(401);
+    let as_child = master.as_account(&child).await;
+    post_events(&as_child, event(&root, "channel_create", json!({})))
+        .await
+        .expect(403);
+
+    let r = post_events(
+        &master,
+        json!([
+            event(&root, "channel_create", json!({"event_id": "ok-1"})),
+            event(&root, "channel_exploded", json!({})),
+            {"hook_event": "channel_create", "account_id": "nope"},
+            "not an object",
+        ]),
+    )
+    .await
+    .expect(400);
+    assert!(r.data()["1.hook_event"]["enum"].is_object(), "{}", r.body);
+    assert!(
+        r.data()["2.account_id"]["wrong_format"].is_object(),
+        "{}",
+        r.body
+    );
+    assert!(r.data()["3"]["type"].is_object(), "{}", r.body);
+    let r = post_events(&master, json!({"account_id": root}))
+        .await
+        .expect(400);
+    assert!(r.data()["hook_event"]["required"].is_object());
+    post_events(&master, json!([])).await.expect(400);
+    post_events(&master, json!(5)).await.expect(400);
+
+    // A later good event is the only one delivered: the refused batch left nothing.
+    let r = post_events(
+        &master,
+        event(&root, "channel_create", json!({"event_id": "ok-2"})),
+    )
+    .await
+    .expect(202);
+    assert_eq!(r.data(), &json!({"accepted": 1}));
+    let got = rx.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 1);
+    assert_eq!(got[0].header("x-event-id"), Some("ok-2"));
+}
+
+#[tokio::test]
+async fn json_deliveries_carry_the_payload_custom_data_and_headers() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    let hook_id = master
+        .create_webhook(&account, hook(&format!("{}/calls", rx.url), "channel_create",
+            json!({"format": "json", "custom_data": {"caller_id_number": "overridden", "tenant": "t1"}})))
+        .await;
+    let r = post_events(
+        &master,
+        event(
+            &account,
+            "channel_create",
+            json!({"event_id": "evt-json-1", "custom_channel_vars": {"k": "v"}}),
+        ),
+    )
+    .await
+    .expect(202);
+    assert_eq!(r.data()["accepted"], 1);
+    let got = rx.wait_for(1).await;
+    let req = &got[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.uri, "/calls");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(req.header("x-hook-id"), Some(hook_id.as_str()));
+    assert_eq!(req.header("x-account-id"), Some(account.as_str()));
+    assert_eq!(req.header("x-event-id"), Some("evt-json-1"));
+    assert!(req
+        .header("user-agent")
+        .unwrap()
+        .starts_with("piston-webhooks/"));
+    let body = req.json();
+    assert_eq!(body["hook_event"], "channel_create");
+    assert_eq!(body["call_id"], "call-1");
+    assert_eq!(body["caller_id_number"], "overridden");
+    assert_eq!(body["tenant"], "t1");
+    assert_eq!(body["custom_channel_vars"], json!({"k": "v"}));
+}
+
+#[tokio::test]
+async fn form_data_and_get_requests_are_encoded_as_kazoo_does() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    master
+        .create_webhook(
+            &account,
+            hook(&format!("{}/form", rx.url), "channel_answer", json!({})),
+        )
+        .await;
+    master
+        .create_webhook(
+            &account,
+            hook(
+                &format!("{}/get?token=abc", rx.url),
+                "channel_answer",
+                json!({"http_verb": "get"}),
+            ),
+        )
+        .await;
+    master
+        .create_webhook(
+            &account,
+            hook(
+                &format!("{}/put", rx.url),
+                "channel_answer",
+                json!({"http_verb": "put", "format": "json"}),
+            ),
+        )
+        .await;
+    post_events(&master, event(&account, "channel_answer", json!({"caller_id_name": "Jane Doe & Co", "custom_channel_vars": {"a": "b"}, "tags": ["x", "y"]}))).await.expect(202);
+    let got = rx.wait_for(3).await;
+    let form = got.iter().find(|r| r.uri == "/form").expect("form request");
+    assert_eq!(form.method, "POST");
+    assert_eq!(
+        form.header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let text = form.text();
+    assert!(text.contains("caller_id_name=Jane+Doe+%26+Co"), "{text}");
+    assert!(text.contains("custom_channel_vars[a]=b"), "{text}");
+    assert!(text.contains("tags[]=x&tags[]=y"), "{text}");
+    assert!(text.contains("hook_event=channel_answer"), "{text}");
+    let get = got
+        .iter()
+        .find(|r| r.uri.starts_with("/get"))
+        .expect("get request");
+    assert_eq!(get.method, "GET");
+    assert!(get.body.is_empty());
+    assert!(get.query().starts_with("token=abc&"), "{}", get.uri);
+    assert!(get.query().contains("hook_event=channel_answer"));
+    let put = got.iter().find(|r| r.uri == "/put").expect("put request");
+    assert_eq!(put.method, "PUT");
+    assert_eq!(put.json()["caller_id_name"], "Jane Doe & Co");
+}
+
+#[tokio::test]
+async fn matching_follows_accounts_modifiers_legs_and_selections() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let root = master.own_account().await;
+    let child = master.create_account(&root, "child").await;
+    let rx = TestReceiver::start().await;
+    let u = |p: &str| format!("{}/{p}", rx.url);
+    master
+        .create_webhook(
+            &root,
+            hook(
+                &u("parent-sub"),
+                "channel_create",
+                json!({"include_subaccounts": true}),
+            ),
+        )
+        .await;
+    master
+        .create_webhook(&root, hook(&u("parent-own"), "channel_create", json!({})))
+        .await;
+    master
+        .create_webhook(&child, hook(&u("child-all"), "all", json!({})))
+        .await;
+    master.create_webhook(&child, hook(&u("child-mod"), "channel_create", json!({"modifiers": {"call_direction": "inbound", "caller_id_number": ["1001", "1002"]}}))).await;
+    master
+        .create_webhook(
+            &child,
+            hook(
+                &u("child-mod-miss"),
+                "channel_create",
+                json!({"modifiers": {"no_such_key": "x"}}),
+            ),
+        )
+        .await;
+    master
+        .create_webhook(
+            &child,
+            hook(
+                &u("child-nolegs"),
+                "channel_create",
+                json!({"include_internal_legs": false}),
+            ),
+        )
+        .await;
+    master
+        .create_webhook(
+            &child,
+            hook(&u("child-destroy"), "channel_destroy", json!({})),
+        )
+        .await;
+    master
+        .create_webhook(
+            &child,
+            hook(
+                &u("obj-device"),
+                "object",
+                json!({"custom_data": {"type": "device", "action": "all"}}),
+            ),
+        )
+        .await;
+    master
+        .create_webhook(
+            &child,
+            hook(
+                &u("obj-user"),
+                "object",
+                json!({"custom_data": {"type": "user", "action": "all"}}),
+            ),
+        )
+        .await;
+    master
+        .create_webhook(
+            &child,
+            hook(
+                &u("notif-missed"),
+                "notifications",
+                json!({"custom_data": {"type": "missed_call"}}),
+            ),
+        )
+        .await;
+    let mut disabled = hook(&u("disabled"), "all", json!({}));
+    disabled["enabled"] = json!(false);
+    master.create_webhook(&child, disabled).await;
+
+    post_events(&master, json!([
+        event(&child, "channel_create", json!({"event_id": "e1"})),
+        event(&child, "channel_create", json!({"event_id": "e2", "is_internal_leg": true, "caller_id_number": "2000"})),
+        {"hook_event": "object", "account_id": child, "event_id": "e3", "type": "device", "action": "doc_created", "id": "d1"},
+        {"hook_event": "notifications", "account_id": child, "event_id": "e4", "event_name": "missed_call"},
+        {"hook_event": "notifications", "account_id": child, "event_id": "e5", "event_name": "voicemail_new"},
+        {"hook_event": "channel_create", "account_id": "0123456789abcdef0123456789abcdef", "event_id": "e6"},
+    ])).await.expect(202);
+    // Expected: e1 -> parent-sub, child-all, child-mod, child-nolegs; e2 -> parent-sub,
+    // child-all; e3 -> child-all, obj-device; e4 -> child-all, notif-missed; e5 -> child-all.
+    let got = rx.wait_for(11).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let got_all = rx.received();
+    assert_eq!(got_all.len(), got.len().max(11), "no extra deliveries");
+    let mut pairs: Vec<String> = rx
+        .received()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r.header("x-event-id").unwrap(),
+                r.uri.trim_start_matches('/')
+            )
+        })
+        .collect();
+    pairs.sort();
+    let mut want = vec![
+        "e1:parent-sub",
+        "e1:child-all",
+        "e1:child-mod",
+        "e1:child-nolegs",
+        "e2:parent-sub",
+        "e2:child-all",
+        "e3:child-all",
+        "e3:obj-device",
+        "e4:child-all",
+        "e4:notif-missed",
+        "e5:child-all",
+    ];
+    want.sort();
+    assert_eq!(pairs, want);
+    let parent = rx
+        .received()
+        .into_iter()
+        .find(|r| r.uri == "/parent-sub")
+        .unwrap();
+    assert_eq!(
+        parent.header("x-account-id"),
+        Some(root.as_str()),
+        "X-Account-ID is the hook owner"
+    );
+}
+
+#[tokio::test]
+async fn retryable_failures_are_retried_with_the_same_event_id_and_listed_as_attempts() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    rx.script(&[500, 503], 200);
+    let hook_id = master
+        .create_webhook(
+            &account,
+            hook(&rx.url, "channel_create", json!({"retries": 3})),
+        )
+        .await;
+    post_events(
+        &master,
+        event(&account, "channel_create", json!({"event_id": "retry-me"})),
+    )
+    .await
+    .expect(202);
+    let got = rx.wait_for(3).await;
+    assert!(got
+        .iter()
+        .all(|r| r.header("x-event-id") == Some("retry-me")));
+    let attempts = eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!(
+                "/v2/accounts/{account}/webhooks/{hook_id}/attempts"
+            ))
+            .await
+            .expect(200);
+        let items = r.data().as_array().unwrap().clone();
+        (items.len() == 3).then_some(items)
+    })
+    .await
+    .expect("three attempts listed");
+    // Newest first.
+    assert_eq!(attempts[0]["result"], "success");
+    assert_eq!(attempts[0]["response_code"], 200);
+    assert_eq!(attempts[1]["result"], "failure");
+    assert_eq!(attempts[1]["response_code"], 503);
+    assert_eq!(attempts[1]["reason"], "bad response code");
+    assert_eq!(attempts[2]["response_code"], 500);
+    assert_eq!(attempts[2]["retries_left"], 3);
+    assert_eq!(attempts[1]["retries_left"], 2);
+    for a in &attempts {
+        assert_eq!(a["hook_id"], hook_id.as_str());
+        assert_eq!(a["event_id"], "retry-me");
+        assert_eq!(a["hook_event"], "channel_create");
+        assert_eq!(a["method"], "post");
+        assert!(a["timestamp"].as_u64().unwrap() > 63_000_000_000);
+    }
+    // The account listing shows them too, and pages.
+    let r = master
+        .get(&format!(
+            "/v2/accounts/{account}/webhooks/attempts?page_size=2"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(r.data().as_array().unwrap().len(), 2);
+    let next = r.body["next_start_key"].as_str().unwrap().to_owned();
+    let r = master
+        .get(&format!(
+            "/v2/accounts/{account}/webhooks/attempts?page_size=2&start_key={next}"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(r.data().as_array().unwrap().len(), 1);
+    assert_eq!(r.data()[0]["response_code"], 500);
+}
+
+#[tokio::test]
+async fn final_statuses_are_not_retried_and_transport_errors_are_reported() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    rx.script(&[404], 200);
+    let hook_id = master
+        .create_webhook(
+            &account,
+            hook(&rx.url, "channel_create", json!({"retries": 4})),
+        )
+        .await;
+    // A closed port: bind, note the port, close.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dead = master
+        .create_webhook(
+            &account,
+            hook(&dead_url, "channel_create", json!({"retries": 1})),
+        )
+        .await;
+    post_events(
+        &master,
+        event(&account, "channel_create", json!({"event_id": "final-1"})),
+    )
+    .await
+    .expect(202);
+    rx.wait_for(1).await;
+    let dead_attempts = eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{account}/webhooks/{dead}/attempts"))
+            .await
+            .expect(200);
+        let items = r.data().as_array().unwrap().clone();
+        (items.len() == 2).then_some(items)
+    })
+    .await
+    .expect("two tries to the dead hook");
+    assert_eq!(dead_attempts[0]["client_error"], "connection refused");
+    assert_eq!(dead_attempts[0]["reason"], "http client error");
+    assert_eq!(dead_attempts[0]["retries_left"], 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 1, "a 404 is final");
+    let r = master
+        .get(&format!(
+            "/v2/accounts/{account}/webhooks/{hook_id}/attempts"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(r.data().as_array().unwrap().len(), 1);
+    assert_eq!(r.data()[0]["response_code"], 404);
+}
+
+#[tokio::test]
+async fn failing_hooks_are_auto_disabled_notified_and_re_enabled_in_bulk() {
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--retry-base-ms",
+        "20",
+        "--failure-threshold",
+        "3",
+    ]);
+    let master = d.master().await;
+    let root = master.own_account().await;
+    let child = master.create_account(&root, "child").await;
+    let bad = TestReceiver::start().await;
+    bad.script(&[], 500);
+    let watcher = TestReceiver::start().await;
+    let hook_id = master
+        .create_webhook(
+            &child,
+            hook(&bad.url, "channel_create", json!({"retries": 4})),
+        )
+        .await;
+    master
+        .create_webhook(
+            &child,
+            hook(
+                &watcher.url,
+                "notifications",
+                json!({"format": "json", "custom_data": {"type": "webhook_disabled"}}),
+            ),
+        )
+        .await;
+    post_events(
+        &master,
+        event(&child, "channel_create", json!({"event_id": "doomed"})),
+    )
+    .await
+    .expect(202);
+
+    let note = watcher.wait_for(1).await;
+    let body = note[0].json();
+    assert_eq!(body["event_name"], "webhook_disabled");
+    assert_eq!(body["hook_id"], hook_id.as_str());
+    assert_eq!(body["hook_event"], "notifications");
+    let r = master
+        .get(&format!("/v2/accounts/{child}/webhooks/{hook_id}"))
+        .await
+        .expect(200);
+    assert_eq!(r.data()["enabled"], false);
+    assert_eq!(r.data()["disable_reason"], "too many failed attempts");
+    let r = master
+        .get(&format!("/v2/accounts/{child}/webhooks"))
+        .await
+        .expect(200);
+    let summary = r
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == hook_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(summary["disable_reason"], "too many failed attempts");
+    assert_eq!(summary["enabled"], false);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bad.received().len(), 3, "no try after the disable");
+
+    // Disabled hooks get nothing; re-enabled through the descendants route, they do.
+    bad.script(&[], 200);
+    post_events(
+        &master,
+        event(&child, "channel_create", json!({"event_id": "while-off"})),
+    )
+    .await
+    .expect(202);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bad.received().len(), 3);
+    master
+        .patch(
+            &format!("/v2/accounts/{root}/descendants/webhooks"),
+            json!({"re-enable": true}),
+        )
+        .await
+        .expect(200);
+    let r = master
+        .get(&format!("/v2/accounts/{child}/webhooks/{hook_id}"))
+        .await
+        .expect(200);
+    assert_eq!(r.data()["enabled"], true);
+    assert!(r.data().get("disable_reason").is_none());
+    post_events(
+        &master,
+        event(&child, "channel_create", json!({"event_id": "back-on"})),
+    )
+    .await
+    .expect(202);
+    let got = bad.wait_for(4).await;
+    assert_eq!(got[3].header("x-event-id"), Some("back-on"));
+}
+
+#[tokio::test]
+async fn a_single_patch_re_enables_and_clears_the_reason() {
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--retry-base-ms",
+        "20",
+        "--failure-threshold",
+        "2",
+    ]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let bad = TestReceiver::start().await;
+    bad.script(&[], 500);
+    let hook_id = master
+        .create_webhook(&account, hook(&bad.url, "channel_create", json!({})))
+        .await;
+    post_events(&master, event(&account, "channel_create", json!({})))
+        .await
+        .expect(202);
+    let off = eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{account}/webhooks/{hook_id}"))
+            .await
+            .expect(200);
+        (r.data()["enabled"] == false).then_some(r)
+    })
+    .await
+    .expect("auto-disabled");
+    assert_eq!(off.data()["disable_reason"], "too many failed attempts");
+    let r = master
+        .patch(
+            &format!("/v2/accounts/{account}/webhooks/{hook_id}"),
+            json!({"enabled": true}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.data()["enabled"], true);
+    assert!(r.data().get("disable_reason").is_none());
+}
+
+#[tokio::test]
+async fn events_of_one_call_keep_their_order_while_other_calls_go_ahead() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    // The first event of call A is slow, and fails once before it succeeds.
+    rx.slow_when_contains("step-1", Duration::from_millis(300));
+    rx.fail_once_when_contains("step-1");
+    master
+        .create_webhook(
+            &account,
+            hook(&rx.url, "all", json!({"format": "json", "retries": 2})),
+        )
+        .await;
+    post_events(&master, json!([
+        {"hook_event": "channel_create", "account_id": account, "call_id": "A", "step": "step-1", "event_id": "A1"},
+        {"hook_event": "channel_answer", "account_id": account, "call_id": "A", "step": "step-2", "event_id": "A2"},
+        {"hook_event": "channel_destroy", "account_id": account, "call_id": "A", "step": "step-3", "event_id": "A3"},
+        {"hook_event": "channel_create", "account_id": account, "call_id": "B", "step": "b", "event_id": "B1"},
+    ])).await.expect(202);
+    let got = rx.wait_for(5).await;
+    let order: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("x-event-id").unwrap())
+        .collect();
+    let pos = |id: &str| order.iter().rposition(|x| *x == id).unwrap();
+    assert_eq!(
+        order.iter().filter(|x| **x == "A1").count(),
+        2,
+        "A1 failed once: {order:?}"
+    );
+    assert!(pos("A1") < pos("A2") && pos("A2") < pos("A3"), "{order:?}");
+    assert!(
+        pos("B1") < pos("A2"),
+        "call B did not wait for call A: {order:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_receiver_does_not_delay_a_healthy_one() {
+    let d = Daemon::start(&["--allow-private-targets", "--request-timeout-ms", "3000"]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let slow = TestReceiver::start().await;
+    slow.slow_when_contains("call", Duration::from_secs(2));
+    let fast = TestReceiver::start().await;
+    master
+        .create_webhook(
+            &account,
+            hook(&slow.url, "channel_create", json!({"retries": 0})),
+        )
+        .await;
+    master
+        .create_webhook(&account, hook(&fast.url, "channel_create", json!({})))
+        .await;
+    let started = std::time::Instant::now();
+    let mut events = Vec::new();
+    for i in 0..20 {
+        events.push(event(
+            &account,
+            "channel_create",
+            json!({"call_id": format!("call-{i}")}),
+        ));
+    }
+    post_events(&master, Value::Array(events)).await.expect(202);
+    fast.wait_for(20).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "healthy hook waited for the slow one: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn account_changes_fire_object_events_to_subaccount_hooks() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let root = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    master
+        .create_webhook(
+            &root,
+            hook(
+                &rx.url,
+                "object",
+                json!({"format": "json", "include_subaccounts": true,
+        "custom_data": {"type": "account", "action": "all"}}),
+            ),
+        )
+        .await;
+    let child = master.create_account(&root, "watched").await;
+    master
+        .patch(&format!("/v2/accounts/{child}"), json!({"name": "renamed"}))
+        .await
+        .expect(200);
+    master
+        .delete(&format!("/v2/accounts/{child}"))
+        .await
+        .expect(200);
+    let got = rx.wait_for(3).await;
+    let actions: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, vec!["doc_created", "doc_edited", "doc_deleted"]);
+    for r in &got {
+        let b = r.json();
+        assert_eq!(b["type"], "account");
+        assert_eq!(b["id"], child.as_str());
+        assert_eq!(b["hook_event"], "object");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_event_ids_are_acknowledged_but_delivered_once() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    master
+        .create_webhook(&account, hook(&rx.url, "channel_create", json!({})))
+        .await;
+    let e = event(&account, "channel_create", json!({"event_id": "same"}));
+    let r = post_events(&master, json!([e.clone(), e.clone()]))
+        .await
+        .expect(202);
+    assert_eq!(r.data()["accepted"], 2);
+    post_events(&master, e).await.expect(202);
+    rx.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(rx.received().len(), 1);
+}
+
+#[tokio::test]
+async fn attempts_are_scoped_to_the_account() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let root = master.own_account().await;
+    let a = master.create_account(&root, "a").await;
+    let b = master.create_account(&root, "b").await;
+    let rx = TestReceiver::start().await;
+    let hook_a = master
+        .create_webhook(&a, hook(&rx.url, "channel_create", json!({})))
+        .await;
+    post_events(&master, event(&a, "channel_create", json!({})))
+        .await
+        .expect(202);
+    eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{a}/webhooks/attempts"))
+            .await
+            .expect(200);
+        (r.data().as_array().unwrap().len() == 1).then_some(())
+    })
+    .await
+    .expect("attempt listed");
+    let r = master
+        .get(&format!("/v2/accounts/{b}/webhooks/attempts"))
+        .await
+        .expect(200);
+    assert_eq!(r.data(), &json!([]));
+    master
+        .get(&format!("/v2/accounts/{b}/webhooks/{hook_a}/attempts"))
+        .await
+        .expect(404);
+    let as_b = master.as_account(&b).await;
+    as_b.get(&format!("/v2/accounts/{a}/webhooks/attempts"))
+        .await
+        .expect(403);
+}
+
+#[tokio::test]
+async fn pending_retries_resume_after_a_restart() {
+    let d = Daemon::start(&["--allow-private-targets", "--retry-base-ms", "1500"]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    rx.script(&[500], 200);
+    master
+        .create_webhook(
+            &account,
+            hook(&rx.url, "channel_create", json!({"retries": 2})),
+        )
+        .await;
+    let token = master.token.clone();
+    post_events(
+        &master,
+        event(&account, "channel_create", json!({"event_id": "survivor"})),
+    )
+    .await
+    .expect(202);
+    rx.wait_for(1).await;
+    // Restart once the failed try is logged, before its retry is due.
+    let logged = eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{account}/webhooks/attempts"))
+            .await
+            .expect(200);
+        (r.data().as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    assert!(logged.is_some(), "the failed try was logged");
+    let d = d.restart(&["--allow-private-targets", "--retry-base-ms", "1500"]);
+    let got = rx.wait_for(2).await;
+    assert_eq!(got[1].header("x-event-id"), Some("survivor"));
+    let mut master = d.client();
+    master.token = token;
+    let attempts = eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{account}/webhooks/attempts"))
+            .await
+            .expect(200);
+        let items = r.data().as_array().unwrap().clone();
+        (items.len() == 2).then_some(items)
+    })
+    .await
+    .expect("the failed try and the retry after the restart are both listed");
+    assert_eq!(attempts[0]["result"], "success");
+    assert_eq!(attempts[1]["result"], "failure");
+}
