@@ -17,6 +17,7 @@ use parking_lot::RwLock;
 use actors::Registry;
 
 use crate::config::ServeConfig;
+use crate::ingest::Ingest;
 
 mod accounts;
 mod attempts;
@@ -40,6 +41,7 @@ pub struct AppState {
 struct Shared {
     registry: Arc<RwLock<Registry>>,
     log: EventLog,
+    ingest: Ingest,
     config: ServeConfig,
     node: String,
 }
@@ -48,10 +50,12 @@ impl AppState {
     /// Shares the registry and log with the API.
     pub fn new(registry: Arc<RwLock<Registry>>, log: EventLog, config: ServeConfig) -> Self {
         let node = format!("piston-webhooks@{}", config.listen);
+        let ingest = Ingest::new(log.clone(), Arc::clone(&registry));
         AppState {
             inner: Arc::new(Shared {
                 registry,
                 log,
+                ingest,
                 config,
                 node,
             }),
@@ -60,6 +64,10 @@ impl AppState {
 
     pub(crate) fn registry(&self) -> parking_lot::RwLockReadGuard<'_, Registry> {
         self.inner.registry.read()
+    }
+
+    pub(crate) fn ingest(&self) -> &Ingest {
+        &self.inner.ingest
     }
 
     pub(crate) fn config(&self) -> &ServeConfig {

@@ -21,6 +21,7 @@ pub mod api;
 mod catalog;
 pub mod clock;
 pub mod config;
+pub mod ingest;
 
 pub use config::ServeConfig;
 
