@@ -821,3 +821,250 @@ async fn pending_retries_resume_after_a_restart() {
     assert_eq!(attempts[0]["result"], "success");
     assert_eq!(attempts[1]["result"], "failure");
 }
+
+#[tokio::test]
+async fn the_users_document_scenario_delivers_exactly_the_matching_events() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    // The create example of the user's document, with its modifiers.
+    master
+        .put(
+            &format!("/v2/accounts/{account}/webhooks"),
+            json!({"name": "New inbound call leg for caller id number 1001",
+                   "uri": format!("{}/calls/new.php", rx.url), "http_verb": "post",
+                   "hook": "channel_create",
+                   "modifiers": {"call_direction": "inbound", "caller_id_number": "1001"}}),
+        )
+        .await
+        .expect(201);
+    let events = json!([
+        {"hook_event": "channel_create", "account_id": account, "event_id": "match", "call_id": "c1", "call_direction": "inbound", "caller_id_number": "1001"},
+        {"hook_event": "channel_create", "account_id": account, "event_id": "outbound", "call_id": "c2", "call_direction": "outbound", "caller_id_number": "1001"},
+        {"hook_event": "channel_create", "account_id": account, "event_id": "other-number", "call_id": "c3", "call_direction": "inbound", "caller_id_number": "1002"},
+        {"hook_event": "channel_create", "account_id": account, "event_id": "no-direction", "call_id": "c4", "caller_id_number": "1001"},
+        {"hook_event": "channel_answer", "account_id": account, "event_id": "wrong-hook", "call_id": "c1", "call_direction": "inbound", "caller_id_number": "1001"},
+        {"hook_event": "channel_create", "account_id": account, "event_id": "match-2", "call_id": "c5", "call_direction": "inbound", "caller_id_number": "1001"},
+    ]);
+    post_events(&master, events).await.expect(202);
+    rx.wait_for(2).await;
+    // Let any wrongly matched delivery arrive before counting.
+    let extra = eventually(Duration::from_millis(500), || async {
+        (rx.received().len() > 2).then_some(())
+    })
+    .await;
+    assert!(
+        extra.is_none(),
+        "unexpected deliveries: {:?}",
+        rx.received()
+            .iter()
+            .map(|r| r.header("x-event-id").map(str::to_owned))
+            .collect::<Vec<_>>()
+    );
+    let mut ids: Vec<String> = rx
+        .received()
+        .iter()
+        .map(|r| r.header("x-event-id").unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["match", "match-2"]);
+    let req = rx
+        .received()
+        .into_iter()
+        .find(|r| r.header("x-event-id") == Some("match"))
+        .unwrap();
+    assert_eq!(req.uri, "/calls/new.php");
+    assert_eq!(
+        req.text(),
+        "account_id=".to_owned() + &account + "&call_direction=inbound&call_id=c1&caller_id_number=1001&event_id=match&hook_event=channel_create"
+    );
+}
+
+#[tokio::test]
+async fn each_verb_and_format_sends_the_exact_body() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    for (path, verb, format) in [
+        ("post-form", "post", "form-data"),
+        ("post-json", "post", "json"),
+        ("put-form", "put", "form-data"),
+        ("put-json", "put", "json"),
+        ("get", "get", "json"),
+    ] {
+        master
+            .create_webhook(
+                &account,
+                hook(
+                    &format!("{}/{path}", rx.url),
+                    "channel_destroy",
+                    json!({"http_verb": verb, "format": format}),
+                ),
+            )
+            .await;
+    }
+    let e = json!({"hook_event": "channel_destroy", "account_id": account, "event_id": "exact",
+                   "call_id": "c 1", "hangup_cause": "NORMAL_CLEARING", "duration_seconds": 42,
+                   "is_internal_leg": false, "ccv": {"owner": "o/1"}});
+    post_events(&master, e).await.expect(202);
+    let got = rx.wait_for(5).await;
+    let by = |p: &str| {
+        got.iter()
+            .find(|r| r.uri.trim_start_matches('/').starts_with(p))
+            .unwrap()
+            .clone()
+    };
+    let form = format!(
+        "account_id={account}&call_id=c+1&ccv[owner]=o%2F1&duration_seconds=42&event_id=exact&hangup_cause=NORMAL_CLEARING&hook_event=channel_destroy&is_internal_leg=false"
+    );
+    let json_body = json!({"account_id": account, "call_id": "c 1", "ccv": {"owner": "o/1"}, "duration_seconds": 42,
+                           "event_id": "exact", "hangup_cause": "NORMAL_CLEARING", "hook_event": "channel_destroy",
+                           "is_internal_leg": false});
+    for (p, method) in [("post-form", "POST"), ("put-form", "PUT")] {
+        let r = by(p);
+        assert_eq!(r.method, method);
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(r.text(), form, "{p}");
+    }
+    for (p, method) in [("post-json", "POST"), ("put-json", "PUT")] {
+        let r = by(p);
+        assert_eq!(r.method, method);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.json(), json_body, "{p}");
+    }
+    let g = by("get");
+    assert_eq!(g.method, "GET");
+    assert!(g.body.is_empty() && g.header("content-type").is_none());
+    assert_eq!(g.query(), form);
+}
+
+#[tokio::test]
+async fn a_receiver_that_answers_too_late_is_a_timeout_and_is_retried() {
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--retry-base-ms",
+        "20",
+        "--request-timeout-ms",
+        "300",
+    ]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    rx.slow_when_contains("slow", Duration::from_millis(1500));
+    let hook_id = master
+        .create_webhook(
+            &account,
+            hook(&rx.url, "channel_create", json!({"retries": 1})),
+        )
+        .await;
+    post_events(
+        &master,
+        event(
+            &account,
+            "channel_create",
+            json!({"event_id": "slow-one", "note": "slow"}),
+        ),
+    )
+    .await
+    .expect(202);
+    let attempts = eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!(
+                "/v2/accounts/{account}/webhooks/{hook_id}/attempts"
+            ))
+            .await
+            .expect(200);
+        let items = r.data().as_array().unwrap().clone();
+        (items.len() == 2).then_some(items)
+    })
+    .await
+    .expect("a try and its retry");
+    for a in &attempts {
+        assert_eq!(a["client_error"], "timeout", "{a}");
+        assert_eq!(a["result"], "failure");
+        assert!(a.get("response_code").is_none());
+    }
+    assert_eq!(attempts[0]["retries_left"], 0);
+    assert_eq!(attempts[1]["retries_left"], 1);
+}
+
+#[tokio::test]
+async fn the_account_bulk_re_enable_brings_back_only_auto_disabled_hooks() {
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--retry-base-ms",
+        "20",
+        "--failure-threshold",
+        "2",
+    ]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let bad = TestReceiver::start().await;
+    bad.script(&[], 500);
+    let auto = master
+        .create_webhook(&account, hook(&bad.url, "channel_create", json!({})))
+        .await;
+    let mut off = hook(&bad.url, "channel_create", json!({}));
+    off["enabled"] = json!(false);
+    let by_hand = master.create_webhook(&account, off).await;
+    post_events(&master, event(&account, "channel_create", json!({})))
+        .await
+        .expect(202);
+    eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{account}/webhooks/{auto}"))
+            .await
+            .expect(200);
+        (r.data()["disable_reason"] == "too many failed attempts").then_some(())
+    })
+    .await
+    .expect("auto-disabled");
+    let r = master
+        .patch(
+            &format!("/v2/accounts/{account}/webhooks"),
+            json!({"re-enable": true}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.data(), &json!("hooks updated"));
+    let r = master
+        .get(&format!("/v2/accounts/{account}/webhooks/{auto}"))
+        .await
+        .expect(200);
+    assert_eq!(r.data()["enabled"], true);
+    let r = master
+        .get(&format!("/v2/accounts/{account}/webhooks/{by_hand}"))
+        .await
+        .expect(200);
+    assert_eq!(
+        r.data()["enabled"],
+        false,
+        "a hook disabled by hand stays off"
+    );
+    // Delivery restarts for the re-enabled hook.
+    post_events(
+        &master,
+        event(&account, "channel_create", json!({"event_id": "after"})),
+    )
+    .await
+    .expect(202);
+    eventually(Duration::from_secs(10), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{account}/webhooks/{auto}/attempts"))
+            .await
+            .expect(200);
+        (r.data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["event_id"] == "after"))
+        .then_some(())
+    })
+    .await
+    .expect("the re-enabled hook was tried again");
+}
