@@ -42,13 +42,21 @@ struct Shared {
     registry: Arc<RwLock<Registry>>,
     log: EventLog,
     ingest: Ingest,
+    start: StartInfo,
+    figures: HealthFigures,
     config: ServeConfig,
     node: String,
 }
 
 impl AppState {
     /// Shares the registry and log with the API.
-    pub fn new(registry: Arc<RwLock<Registry>>, log: EventLog, config: ServeConfig) -> Self {
+    pub fn new(
+        registry: Arc<RwLock<Registry>>,
+        log: EventLog,
+        config: ServeConfig,
+        start: StartInfo,
+        figures: HealthFigures,
+    ) -> Self {
         let node = format!("piston-webhooks@{}", config.listen);
         let ingest = Ingest::new(log.clone(), Arc::clone(&registry));
         AppState {
@@ -56,6 +64,8 @@ impl AppState {
                 registry,
                 log,
                 ingest,
+                start,
+                figures,
                 config,
                 node,
             }),
@@ -94,6 +104,22 @@ impl AppState {
     pub(crate) async fn commit(&self, events: Vec<Event>) -> Result<Vec<Record>, ApiError> {
         Ok(self.inner.log.append(events).await?)
     }
+}
+
+/// How the last start went, reported by `/healthz`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartInfo {
+    /// Sequence of the snapshot loaded (0: none).
+    pub snapshot_seq: u64,
+    /// Records replayed after it.
+    pub replayed_records: u64,
+}
+
+/// Live figures `/healthz` reports besides the registry's.
+#[derive(Debug, Clone, Default)]
+pub struct HealthFigures {
+    /// Sequence of the newest snapshot saved.
+    pub last_snapshot_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Every route of INTERFACE.md sections 3 and 4, with the envelope middleware.
@@ -170,8 +196,21 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn healthz() -> envelope::Reply {
-    envelope::Reply::ok(serde_json::json!({"status": "ok"}))
+/// Answers once the log is replayed and the API serves (no auth), with what an operator
+/// wants at a glance.
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> envelope::Reply {
+    let (last_seq, pending) = {
+        let registry = state.registry();
+        (registry.last_seq(), registry.pending_count())
+    };
+    let start = state.inner.start;
+    envelope::Reply::ok(serde_json::json!({
+        "status": "ok",
+        "last_seq": last_seq,
+        "pending_deliveries": pending,
+        "last_snapshot_seq": state.inner.figures.last_snapshot_seq.load(std::sync::atomic::Ordering::Relaxed),
+        "start": {"snapshot_seq": start.snapshot_seq, "replayed_records": start.replayed_records},
+    }))
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

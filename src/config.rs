@@ -48,8 +48,25 @@ pub struct ServeConfig {
     pub retention_days: u32,
 
     /// Also consume Kazoo-format call events from this RabbitMQ URL.
-    #[arg(long, env = "PISTON_AMQP_URL")]
+    #[arg(long, env = "PISTON_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
+
+    /// The durable queue the daemon consumes Kazoo's call events from.
+    #[arg(long, env = "PISTON_AMQP_QUEUE", default_value = "piston_webhooks")]
+    pub amqp_queue: String,
+
+    /// The durable queue malformed messages are dead-lettered to.
+    #[arg(
+        long,
+        env = "PISTON_AMQP_DEAD_LETTER",
+        default_value = "piston_webhooks.dead"
+    )]
+    pub amqp_dead_letter: String,
+
+    /// Unacknowledged messages the broker may send ahead (basic.qos); also the
+    /// largest batch appended at once.
+    #[arg(long, env = "PISTON_AMQP_PREFETCH", default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
+    pub amqp_prefetch: u16,
 
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, env = "PISTON_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -63,6 +80,27 @@ pub struct ServeConfig {
     #[arg(long, env = "PISTON_MAX_RESPONSE_BODY_BYTES", default_value_t = 1024)]
     pub max_response_body_bytes: usize,
 
+    /// Retention in seconds instead of days (for tests and demos; overrides
+    /// --retention-days when given).
+    #[arg(long, env = "PISTON_RETENTION_SECONDS")]
+    pub retention_seconds: Option<u64>,
+
+    /// Take a registry snapshot after this many new log records.
+    #[arg(long, env = "PISTON_SNAPSHOT_EVERY", default_value_t = 100_000)]
+    pub snapshot_every: u64,
+
+    /// How often snapshots and retention are considered, in milliseconds.
+    #[arg(
+        long,
+        env = "PISTON_HOUSEKEEPING_INTERVAL_MS",
+        default_value_t = 60_000
+    )]
+    pub housekeeping_interval_ms: u64,
+
+    /// How long a shutdown waits for open requests and tries in flight, in milliseconds.
+    #[arg(long, env = "PISTON_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shutdown_timeout_ms: u64,
+
     /// Lifetime of auth tokens in seconds.
     #[arg(long, env = "PISTON_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub token_ttl_secs: u64,
@@ -75,6 +113,10 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("--master-api-key must be 1 to 256 printable ASCII characters without spaces")]
     BadMasterKey,
+    #[error("--amqp-url is not an AMQP URI (amqp://user:pass@host:port/vhost)")]
+    BadAmqpUrl,
+    #[error("--amqp-queue and --amqp-dead-letter must be two different names of 1 to 255 bytes")]
+    BadAmqpQueue,
 }
 
 impl ServeConfig {
@@ -104,6 +146,18 @@ impl ServeConfig {
                 return Err(ConfigError::BadMasterKey);
             }
         }
+        if let Some(url) = &self.amqp_url {
+            // The error would show the URL, password included: keep it out.
+            url.parse::<lapin::uri::AMQPUri>()
+                .map_err(|_| ConfigError::BadAmqpUrl)?;
+            let fits = |name: &str| !name.is_empty() && name.len() <= 255;
+            if !fits(&self.amqp_queue)
+                || !fits(&self.amqp_dead_letter)
+                || self.amqp_queue == self.amqp_dead_letter
+            {
+                return Err(ConfigError::BadAmqpQueue);
+            }
+        }
         Ok(())
     }
 
@@ -115,6 +169,24 @@ impl ServeConfig {
     /// The request timeout as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// When snapshots and retention run.
+    pub fn housekeeping_settings(&self) -> crate::housekeeping::HousekeepingSettings {
+        let retention = match self.retention_seconds {
+            Some(secs) => Duration::from_secs(secs),
+            None => Duration::from_secs(u64::from(self.retention_days) * 86_400),
+        };
+        crate::housekeeping::HousekeepingSettings {
+            interval: Duration::from_millis(self.housekeeping_interval_ms.max(1)),
+            snapshot_every_records: self.snapshot_every.max(1),
+            retention,
+        }
+    }
+
+    /// The shutdown bound as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
     }
 
     /// The delivery settings the webhook actors use.

@@ -17,11 +17,16 @@ use tokio::net::TcpListener;
 
 use actors::{DeliveryContext, Registry, RestartPolicy, Router, RouterArgs, RouterMsg};
 
+pub mod amqp;
 pub mod api;
+pub mod audit;
 mod catalog;
 pub mod clock;
 pub mod config;
+pub mod housekeeping;
 pub mod ingest;
+pub mod loadtest;
+pub mod snapshot;
 
 pub use config::ServeConfig;
 
@@ -52,6 +57,10 @@ pub struct Daemon {
     log: EventLog,
     registry: Arc<RwLock<Registry>>,
     router: ActorRef<RouterMsg>,
+    /// Sequence of the snapshot the start loaded (0: none).
+    snapshot_seq: u64,
+    /// Records replayed after it.
+    replayed_records: u64,
 }
 
 impl Daemon {
@@ -80,16 +89,17 @@ impl Daemon {
                 }
             })),
         )?;
+        let snapshot_seq = load_snapshot(&log, &registry);
         let replayed = {
             let mut state = registry.write();
             let mut n = 0u64;
-            for record in log.iter_from(1) {
+            for record in log.iter_from(snapshot_seq + 1) {
                 state.apply(&record?);
                 n += 1;
             }
             n
         };
-        tracing::info!(records = replayed, "event log replayed");
+        tracing::info!(snapshot_seq, records = replayed, "event log replayed");
         bootstrap_master(&config, &log, &registry).await?;
         let ctx = Arc::new(DeliveryContext {
             client: actors::client::build_client(config.allow_private_targets)?,
@@ -110,6 +120,8 @@ impl Daemon {
             log,
             registry,
             router,
+            snapshot_seq,
+            replayed_records: replayed,
         })
     }
 
@@ -124,30 +136,117 @@ impl Daemon {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), DaemonError> {
+        // Snapshots and retention in the background.
+        let housekeeping = housekeeping::Housekeeping::new(
+            self.log.clone(),
+            Arc::clone(&self.registry),
+            self.config.housekeeping_settings(),
+        );
         let state = api::AppState::new(
             Arc::clone(&self.registry),
             self.log.clone(),
             self.config.clone(),
+            api::StartInfo {
+                snapshot_seq: self.snapshot_seq,
+                replayed_records: self.replayed_records,
+            },
+            api::HealthFigures {
+                last_snapshot_seq: housekeeping.last_snapshot(),
+            },
         );
         let app = api::router(state);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| DaemonError::Io {
+        // Kazoo's call events from RabbitMQ, when configured: beside HTTP ingest, through
+        // the same validation and durable append.
+        let amqp = amqp::AmqpSettings::from_config(&self.config).map(|settings| {
+            let ingest = ingest::Ingest::new(self.log.clone(), Arc::clone(&self.registry));
+            amqp::AmqpConsumer::spawn(settings, ingest)
+        });
+        let (housekeeping_stop, housekeeping_rx) = tokio::sync::watch::channel(false);
+        let housekeeping_task =
+            tokio::spawn(housekeeping.clone().run(housekeeping_rx, self.snapshot_seq));
+        // Stop accepting on the signal; let requests in progress finish, but within a
+        // bound, so one slow client cannot hold the shutdown.
+        let bound = self.config.shutdown_timeout();
+        let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled_tx.send(true);
+        });
+        let overdue = async move {
+            let _ = signalled_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(bound).await;
+        };
+        tokio::select! {
+            served = server => served.map_err(|source| DaemonError::Io {
                 context: "serving the API".into(),
                 source,
-            })?;
-        tracing::info!("API stopped; stopping the delivery actors");
+            })?,
+            () = overdue => tracing::warn!(?bound, "requests still open at the shutdown bound; closing them"),
+        }
+        // No new events from RabbitMQ: finish the batch in hand (appended, then acked);
+        // what was not acked goes back to the queue.
+        if let Some(consumer) = amqp {
+            consumer.stop(bound).await;
+        }
+        // Let tries in flight finish and be logged; whatever has not started (or does not
+        // finish within the bound) stays pending in the log and resumes on the next start.
+        tracing::info!("API stopped; draining the delivery actors");
+        match self
+            .router
+            .call(RouterMsg::Drain, Some(bound))
+            .await
+        {
+            Ok(ractor::rpc::CallResult::Success(())) => tracing::info!("delivery actors drained"),
+            _ => tracing::warn!(?bound, "tries still in flight at the shutdown bound; they stay pending and are retried on the next start"),
+        }
         if let Err(e) = self
             .router
-            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(10)))
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(2)))
             .await
         {
             tracing::warn!(error = %e, "router did not stop in time");
         }
+        let _ = housekeeping_stop.send(true);
+        let _ = housekeeping_task.await;
+        // A last snapshot, so the next start replays next to nothing.
+        if let Err(e) = housekeeping.snapshot().await {
+            tracing::warn!(error = %e, "final snapshot failed; the next start replays more");
+        }
         tracing::info!("closing the event log");
         self.log.close()?;
         Ok(())
+    }
+}
+
+/// Loads the newest usable snapshot into `registry`; returns its sequence (0: none, or
+/// unusable, so the whole log is replayed).
+fn load_snapshot(log: &EventLog, registry: &RwLock<Registry>) -> u64 {
+    let snapshot = match log.load_snapshot() {
+        Ok(Some(s)) => s,
+        Ok(None) => return 0,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read snapshots; replaying the whole log");
+            return 0;
+        }
+    };
+    match snapshot::decode(&snapshot.bytes) {
+        Ok(state) if state.last_seq() == snapshot.seq => {
+            *registry.write() = state;
+            tracing::info!(seq = snapshot.seq, "snapshot loaded");
+            snapshot.seq
+        }
+        Ok(state) => {
+            tracing::warn!(
+                seq = snapshot.seq,
+                state_seq = state.last_seq(),
+                "snapshot does not match its sequence; replaying the whole log"
+            );
+            0
+        }
+        Err(e) => {
+            tracing::warn!(seq = snapshot.seq, error = %e, "unusable snapshot; replaying the whole log");
+            0
+        }
     }
 }
 

@@ -18,6 +18,12 @@ struct Cli {
 enum Command {
     /// Run the daemon.
     Serve(ServeConfig),
+    /// Audit the event log of a data dir, also while a daemon runs on it: replay, verify,
+    /// state at a time. Never prints API keys or token hashes.
+    Log(piston_webhooks::audit::LogArgs),
+    /// Load-test a daemon end to end (by default one started here) and report
+    /// throughput, latency and the reconciliation of every delivery.
+    Loadtest(piston_webhooks::loadtest::LoadtestArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +40,8 @@ fn main() -> anyhow::Result<()> {
         .context("starting the tokio runtime")?;
     match cli.command {
         Command::Serve(config) => runtime.block_on(serve(config)),
+        Command::Log(args) => audit(args),
+        Command::Loadtest(args) => Ok(runtime.block_on(piston_webhooks::loadtest::run(args))?),
     }
 }
 
@@ -46,6 +54,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // The one line on standard output: tests and scripts wait for it.
     println!("listening on http://{address}");
     daemon.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `log ...`: exit 1 when the log is damaged (the message names the record), 2 when it
+/// cannot be read at all.
+fn audit(args: piston_webhooks::audit::LogArgs) -> anyhow::Result<()> {
+    if let Err(e) = piston_webhooks::audit::run(args) {
+        eprintln!("piston-webhooks log: {e}");
+        std::process::exit(e.exit_code());
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use eventlog::{AccountId, Attempt, AttemptResult, Event, EventId, Record, WebhookId};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::matching;
@@ -22,7 +23,7 @@ pub const AUTO_DISABLE_REASON: &str = "too many failed attempts";
 pub const MAX_RECENT_FAILURES: usize = 1024;
 
 /// A call event accepted for delivery, kept in memory while a delivery of it is pending.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AcceptedEvent {
     /// Sequence of its `EventAccepted` record.
     pub seq: u64,
@@ -42,7 +43,7 @@ impl AcceptedEvent {
 }
 
 /// One event still to be delivered to one webhook.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PendingDelivery {
     pub event: Arc<AcceptedEvent>,
     pub webhook_id: WebhookId,
@@ -63,7 +64,7 @@ pub enum Effect {
 }
 
 /// One account of the tree.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub id: AccountId,
     pub parent_id: Option<AccountId>,
@@ -86,7 +87,7 @@ impl Account {
 }
 
 /// One webhook: its stored document and what the daemon adds to it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Webhook {
     pub id: WebhookId,
     pub account_id: AccountId,
@@ -137,7 +138,7 @@ impl Webhook {
 }
 
 /// An issued auth token (only its hash is kept).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
     pub account_id: AccountId,
     /// Unix seconds.
@@ -145,7 +146,7 @@ pub struct Token {
 }
 
 /// Everything the API and the router read, rebuilt by [`Registry::apply`].
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
     master: Option<AccountId>,
     accounts: HashMap<AccountId, Account>,
@@ -352,6 +353,22 @@ impl Registry {
                     }
                 }
             }
+            Event::LogPruned { cut_seq, .. } => {
+                // Retention removed the call events and attempts up to the cut: forget
+                // what pointed at them (pending deliveries were kept by the pruner).
+                let cut = *cut_seq;
+                self.event_ids.retain(|_, seq| *seq > cut);
+                for seqs in self
+                    .attempts_by_account
+                    .values_mut()
+                    .chain(self.attempts_by_hook.values_mut())
+                {
+                    let keep_from = seqs.partition_point(|s| *s <= cut);
+                    seqs.drain(..keep_from);
+                }
+                self.attempts_by_account.retain(|_, v| !v.is_empty());
+                self.attempts_by_hook.retain(|_, v| !v.is_empty());
+            }
         }
         effects
     }
@@ -516,6 +533,12 @@ impl Registry {
             .range(pending_range(webhook))
             .map(|(_, p)| p.clone())
             .collect()
+    }
+
+    /// Sequences of the accepted events that still have a delivery pending (retention
+    /// must keep their records).
+    pub fn pending_event_seqs(&self) -> std::collections::HashSet<u64> {
+        self.pending.keys().map(|(_, seq)| *seq).collect()
     }
 
     /// Number of deliveries not finished yet.

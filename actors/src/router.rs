@@ -59,6 +59,9 @@ pub enum RouterMsg {
     ChildOf(WebhookId, RpcReplyPort<Option<ActorRef<WebhookMsg>>>),
     /// How many times a hook's actor has been restarted after failing.
     RestartCount(WebhookId, RpcReplyPort<usize>),
+    /// Shutdown: drain every child (tries in flight finish and are logged, nothing new
+    /// starts) and answer once all have stopped. New deliveries stay pending in the log.
+    Drain(RpcReplyPort<()>),
 }
 
 /// Start-up arguments of the router.
@@ -76,6 +79,10 @@ pub struct RouterState {
     restarts: HashMap<WebhookId, VecDeque<Instant>>,
     restart_totals: HashMap<WebhookId, usize>,
     given_up: HashSet<WebhookId>,
+    /// Set by `Drain`: answered when the last child stops.
+    draining: Option<RpcReplyPort<()>>,
+    /// Set by `Drain` for good: no child is started any more.
+    shutting_down: bool,
 }
 
 /// The router actor.
@@ -99,6 +106,8 @@ impl Actor for Router {
             restarts: HashMap::new(),
             restart_totals: HashMap::new(),
             given_up: HashSet::new(),
+            draining: None,
+            shutting_down: false,
         })
     }
 
@@ -149,8 +158,18 @@ impl Actor for Router {
                             }
                         }
                         Effect::HookChanged(id) => {
-                            state.given_up.remove(&id);
+                            // A changed configuration gets a fresh start: restart history
+                            // forgotten, and deliveries held while given up resumed.
+                            let was_given_up = state.given_up.remove(&id);
+                            if was_given_up {
+                                state.restarts.remove(&id);
+                            }
                             hook_changed(state, &id);
+                            let owed = was_given_up
+                                && !state.ctx.registry.read().pending_for(&id).is_empty();
+                            if owed {
+                                spawn_child(&myself, state, id).await;
+                            }
                         }
                     }
                 }
@@ -165,6 +184,15 @@ impl Actor for Router {
             }
             RouterMsg::RestartCount(id, reply) => {
                 let _ = reply.send(state.restart_totals.get(&id).copied().unwrap_or(0));
+            }
+            RouterMsg::Drain(reply) => {
+                tracing::info!(children = state.children.len(), "draining webhook actors");
+                for child in state.children.values() {
+                    let _ = child.cast(WebhookMsg::Drain);
+                }
+                state.draining = Some(reply);
+                state.shutting_down = true;
+                answer_drain_when_idle(state);
             }
         }
         Ok(())
@@ -216,7 +244,17 @@ impl Actor for Router {
             }
             _ => {}
         }
+        answer_drain_when_idle(state);
         Ok(())
+    }
+}
+
+/// Answers a pending `Drain` once no child is left.
+fn answer_drain_when_idle(state: &mut RouterState) {
+    if state.children.is_empty() {
+        if let Some(reply) = state.draining.take() {
+            let _ = reply.send(());
+        }
     }
 }
 
@@ -249,6 +287,9 @@ async fn spawn_child(myself: &ActorRef<RouterMsg>, state: &mut RouterState, id: 
     if state.given_up.contains(&id) || state.children.contains_key(&id) {
         return;
     }
+    if state.shutting_down {
+        return; // shutting down: the delivery stays pending in the log
+    }
     let enabled = state
         .ctx
         .registry
@@ -270,3 +311,6 @@ async fn spawn_child(myself: &ActorRef<RouterMsg>, state: &mut RouterState, id: 
         Err(e) => tracing::error!(webhook_id = %id, error = %e, "cannot start webhook actor"),
     }
 }
+
+#[cfg(test)]
+mod tests;

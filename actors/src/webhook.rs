@@ -70,6 +70,9 @@ pub enum WebhookMsg {
     },
     /// The attempt record could not be appended; the try will be made again.
     RecordFailed { event_seq: u64 },
+    /// Shutdown: start nothing new, stop once the tries in flight are finished and
+    /// logged. Deliveries not started stay pending in the log for the next start.
+    Drain,
     /// Fault injection: the handler returns this error, so the actor fails and its
     /// supervisor's restart policy applies. Used by tests and chaos drills.
     InjectFault(String),
@@ -108,6 +111,8 @@ pub struct WebhookState {
     /// a `Deliver` for an event at or below it was already known then (pending, or
     /// finished since), so it is not taken again.
     loaded_seq: u64,
+    /// Shutting down: nothing new starts; the actor stops when idle.
+    draining: bool,
 }
 
 /// The webhook actor (stateless handler; the state is [`WebhookState`]).
@@ -167,6 +172,7 @@ impl Actor for WebhookActor {
             failures: hook.recent_failures.clone(),
             disabled: !hook.enabled(),
             loaded_seq: registry.last_seq(),
+            draining: false,
         };
         drop(registry);
         Ok(state)
@@ -237,7 +243,18 @@ impl Actor for WebhookActor {
                     job.phase = Phase::Waiting;
                 }
             }
+            WebhookMsg::Drain => state.draining = true,
             WebhookMsg::InjectFault(why) => return Err(Box::new(WebhookError::Injected(why))),
+        }
+        if state.draining {
+            let busy = state
+                .jobs
+                .values()
+                .any(|j| matches!(j.phase, Phase::InFlight | Phase::Recording));
+            if !busy {
+                myself.stop(Some("drained".to_owned()));
+            }
+            return Ok(());
         }
         pump(&myself, state);
         Ok(())

@@ -52,6 +52,44 @@ pub enum LogError {
     /// The log was opened read-only and cannot append.
     #[error("event log is open read-only")]
     ReadOnly,
+    /// The pruned region does not hold what its checkpoint pinned, or the checkpoint record
+    /// and the stored prune metadata disagree (see the `store` module documentation).
+    #[error("prune checkpoint at record {checkpoint_seq} does not verify: {reason}")]
+    CheckpointMismatch {
+        /// The sequence number of the `LogPruned` checkpoint record concerned.
+        checkpoint_seq: u64,
+        /// What does not match.
+        reason: String,
+    },
+    /// The stored prune metadata cannot be decoded or is inconsistent in itself.
+    #[error("prune metadata is unreadable: {0}")]
+    Metadata(String),
+    /// A prune was refused before anything was changed (cut out of range, not above the
+    /// previous cut, ...).
+    #[error("cannot prune through record {cut_seq}: {reason}")]
+    InvalidPrune {
+        /// The requested cut.
+        cut_seq: u64,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A snapshot cannot be saved at this sequence number (no such record, or it was
+    /// pruned and is not the cut of the prune checkpoint).
+    #[error("cannot save a snapshot at record {seq}: {reason}")]
+    InvalidSnapshot {
+        /// The sequence number the snapshot was for.
+        seq: u64,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A derived index (the `index` or `unique` column family) holds something malformed,
+    /// or disagrees with the records (see `EventLog::verify_indexes`). Indexes are derived
+    /// data: `EventLog::rebuild_indexes` recomputes them from the log.
+    #[error("index is damaged: {0}")]
+    Index(String),
+    /// An index operation that needs the indexer was called on a log opened without one.
+    #[error("the event log was opened without an indexer")]
+    NoIndexer,
 }
 
 impl From<rocksdb::Error> for LogError {

@@ -1,7 +1,9 @@
 //! The append-only, hash-chained event log of Piston Webhooks, on RocksDB.
 //!
-//! Owns: record encoding (rmp-serde), the hash chain, durable group-committed appends and
-//! replay. Must not: interpret events (that is `actors`), or know of HTTP.
+//! Owns: record encoding (rmp-serde), the hash chain, durable group-committed appends,
+//! replay, and disk-based lookups derived from events by a caller-supplied [`Indexer`]
+//! (secondary indexes, unique keys). Must not: interpret events (that is `actors`; what an
+//! index holds is the indexer's business), or know of HTTP.
 
 pub mod error;
 pub mod ids;
@@ -11,4 +13,7 @@ pub mod store;
 pub use error::LogError;
 pub use ids::{AccountId, EventId, IdError, WebhookId};
 pub use record::{Attempt, AttemptResult, Event, Record, RECORD_VERSION};
-pub use store::{CommitHook, EventLog, LogIter, VerifySummary};
+pub use store::{
+    CommitHook, EventLog, IndexId, IndexKeys, Indexer, LogIter, OpenOptions, PruneSummary,
+    Snapshot, VerifySummary, MAX_ENTRY_KEY_LEN,
+};

@@ -86,6 +86,24 @@ pub enum Event {
         webhook_id: WebhookId,
         reason: String,
     },
+    /// Records up to `cut_seq` were pruned: the removable ones among them were deleted and
+    /// the others kept. Written by the log itself (`EventLog::prune`), never by a handler;
+    /// it is the chained checkpoint that pins what the pruned region still holds (see the
+    /// `store` module documentation).
+    LogPruned {
+        /// The last sequence number of the pruned region.
+        cut_seq: u64,
+        /// The hash of record `cut_seq` as it was before the prune, lowercase hex.
+        cut_hash: String,
+        /// How many records with `seq <= cut_seq` remain after the prune (including those
+        /// kept by earlier prunes).
+        kept: u64,
+        /// BLAKE3 over `seq_be8 || hash32` of every kept record with `seq <= cut_seq`, in
+        /// seq order; lowercase hex.
+        kept_digest: String,
+        /// How many records this prune deleted.
+        removed: u64,
+    },
 }
 
 /// Whether a delivery try succeeded.
@@ -145,6 +163,7 @@ impl Event {
             Event::EventAccepted { .. } => "event_accepted",
             Event::DeliveryAttempted(_) => "delivery_attempted",
             Event::WebhookAutoDisabled { .. } => "webhook_auto_disabled",
+            Event::LogPruned { .. } => "log_pruned",
         }
     }
 }

@@ -8,7 +8,13 @@ mod receiver;
 mod support;
 
 mod accounts;
+mod amqp;
+mod audit;
+mod crash;
 mod delivery;
+mod durability;
 mod envelope;
+mod loadtest;
 mod restart;
+mod shutdown;
 mod webhooks;

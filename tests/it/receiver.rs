@@ -52,6 +52,8 @@ pub struct Behaviour {
 
 #[derive(Clone)]
 struct Shared {
+    /// Requests that arrived (counted before any delay).
+    arrived: Arc<std::sync::atomic::AtomicUsize>,
     received: Arc<Mutex<Vec<Received>>>,
     behaviour: Arc<Mutex<Behaviour>>,
 }
@@ -66,6 +68,7 @@ pub struct TestReceiver {
 impl TestReceiver {
     pub async fn start() -> TestReceiver {
         let shared = Shared {
+            arrived: Arc::default(),
             received: Arc::new(Mutex::new(Vec::new())),
             behaviour: Arc::new(Mutex::new(Behaviour {
                 scripted: VecDeque::new(),
@@ -112,6 +115,13 @@ impl TestReceiver {
             .fail_once_when_contains = Some(needle.to_owned());
     }
 
+    /// Requests that arrived so far, answered or not.
+    pub fn arrived(&self) -> usize {
+        self.shared
+            .arrived
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }
@@ -140,6 +150,9 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    shared
+        .arrived
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let (status, delay) = {
         let mut b = shared.behaviour.lock().unwrap();
         let text = format!("{uri} {}", String::from_utf8_lossy(&body));

@@ -41,7 +41,10 @@ impl Daemon {
             .arg("--master-api-key")
             .arg(MASTER_KEY)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("PISTON_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = command.spawn().expect("spawn piston-webhooks");
@@ -71,6 +74,8 @@ impl Daemon {
     }
 
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit status.
+    /// It blocks the calling thread: a test whose receiver must keep answering
+    /// meanwhile runs on the multi-threaded runtime.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
@@ -82,6 +87,26 @@ impl Daemon {
             assert!(Instant::now() < deadline, "daemon did not stop within 30 s");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The daemon's process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills this daemon with SIGKILL and starts a new one on the same data dir.
+    pub fn crash_and_restart(mut self, extra: &[&str]) -> Daemon {
+        self.kill9();
+        let temp = self._temp.take();
+        let mut next = Daemon::start_in(&self.data_dir, extra);
+        next._temp = temp;
+        next
     }
 
     /// Stops this daemon and starts a new one on the same data dir.

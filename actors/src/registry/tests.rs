@@ -22,16 +22,21 @@ fn given(events: Vec<Event>) -> Given {
 }
 
 impl Given {
-    fn when(&mut self, event: Event) -> &mut Self {
+    /// Applies one more record and returns its effects.
+    fn when(&mut self, event: Event) -> Vec<Effect> {
         let record = Record {
             seq: self.next_seq,
-            time_ms: 1_000_000 + self.next_seq * 1000,
+            time_ms: time_of(self.next_seq),
             event,
         };
         self.next_seq += 1;
-        self.registry.apply(&record);
-        self
+        self.registry.apply(&record)
     }
+}
+
+/// The fixed clock of [`Given`]: the time of the record with sequence `seq`.
+fn time_of(seq: u64) -> u64 {
+    1_000_000 + seq * 1000
 }
 
 fn id(n: u8) -> AccountId {
@@ -235,4 +240,461 @@ fn replaying_the_same_records_rebuilds_the_same_state_and_old_seqs_are_skipped()
         event: Event::AccountDeleted { account_id: id(2) },
     });
     assert_eq!(before, b.registry);
+}
+
+// ---------------------------------------------------------------------------------------
+// Deliveries: accepted events, attempts, disabling and removal
+
+fn event_id(name: &str) -> EventId {
+    EventId::parse(name).unwrap()
+}
+
+fn accepted(name: &str, account: u8, hook_event: &str) -> Event {
+    Event::EventAccepted {
+        event_id: event_id(name),
+        account_id: id(account),
+        hook_event: hook_event.into(),
+        payload: json!({"call_id": format!("call-{name}")}),
+    }
+}
+
+/// One try of the event accepted at `event_seq` to hook `hook`, owned by `owner`.
+fn attempted(
+    event_seq: u64,
+    name: &str,
+    hook: u8,
+    owner: u8,
+    result: AttemptResult,
+    next_try_at_ms: Option<u64>,
+) -> Event {
+    Event::DeliveryAttempted(Attempt {
+        event_seq,
+        event_id: event_id(name),
+        webhook_id: hook_id(hook),
+        account_id: id(owner),
+        hook_event: "channel_create".into(),
+        uri: "http://example.com/hook".into(),
+        method: "post".into(),
+        result,
+        reason: (result == AttemptResult::Failure).then(|| "bad response code".into()),
+        client_error: None,
+        response_code: Some(if result == AttemptResult::Success {
+            200
+        } else {
+            500
+        }),
+        response_body: None,
+        retries_left: u32::from(next_try_at_ms.is_some()),
+        latency_ms: 5,
+        next_try_at_ms,
+    })
+}
+
+/// The webhooks of the `Deliver` effects, in order (panics on any other effect).
+fn delivered_to(effects: &[Effect]) -> Vec<WebhookId> {
+    effects
+        .iter()
+        .map(|e| match e {
+            Effect::Deliver(d) => d.webhook_id.clone(),
+            other => panic!("expected only deliveries, got {other:?}"),
+        })
+        .collect()
+}
+
+/// Master 1 with child 2 with child 3; one hook on 2 for `channel_create` and one `all`
+/// hook on 1 that includes subaccounts.
+fn small_tree() -> Given {
+    given(vec![
+        account(1, None),
+        account(2, Some(1)),
+        account(3, Some(2)),
+        webhook(1, 2, json!({"hook": "channel_create", "enabled": true})),
+        webhook(
+            2,
+            1,
+            json!({"hook": "all", "include_subaccounts": true, "enabled": true}),
+        ),
+    ])
+}
+
+#[test]
+fn an_accepted_event_is_delivered_to_exactly_the_matching_enabled_hooks() {
+    let mut g = given(vec![
+        account(1, None),
+        account(2, Some(1)),
+        account(3, Some(2)),
+        // The event's own account: its hooks for the event or `all`, if enabled.
+        webhook(1, 2, json!({"hook": "channel_create"})),
+        webhook(2, 2, json!({"hook": "all", "enabled": true})),
+        webhook(3, 2, json!({"hook": "channel_destroy"})),
+        webhook(4, 2, json!({"hook": "channel_create", "enabled": false})),
+        webhook(5, 2, json!({"hook": "all", "enabled": false})),
+        // The ancestor: only hooks that include subaccounts, and never disabled ones.
+        webhook(
+            6,
+            1,
+            json!({"hook": "channel_create", "include_subaccounts": true}),
+        ),
+        webhook(7, 1, json!({"hook": "channel_create"})),
+        webhook(
+            8,
+            1,
+            json!({"hook": "channel_create", "include_subaccounts": false}),
+        ),
+        webhook(
+            9,
+            1,
+            json!({"hook": "all", "include_subaccounts": true, "enabled": false}),
+        ),
+        webhook(
+            10,
+            1,
+            json!({"hook": "channel_answer", "include_subaccounts": true}),
+        ),
+        // A descendant's hooks never see its ancestors' events.
+        webhook(
+            11,
+            3,
+            json!({"hook": "channel_create", "include_subaccounts": true}),
+        ),
+    ]);
+    let seq = g.next_seq;
+    let effects = g.when(accepted("ev-1", 2, "channel_create"));
+    // Own hooks first (by id), then the ancestors' (root first).
+    assert_eq!(
+        delivered_to(&effects),
+        vec![hook_id(1), hook_id(2), hook_id(6)]
+    );
+    for effect in &effects {
+        let Effect::Deliver(d) = effect else {
+            unreachable!()
+        };
+        assert_eq!(d.tries_done, 0);
+        assert_eq!(d.next_try_at_ms, time_of(seq));
+        assert_eq!(d.event.seq, seq);
+        assert_eq!(d.event.event_id, event_id("ev-1"));
+        assert_eq!(d.event.account_id, id(2));
+        assert_eq!(d.event.hook_event, "channel_create");
+        assert_eq!(d.event.accepted_ms, time_of(seq));
+        assert_eq!(d.event.call_id(), Some("call-ev-1"));
+        // Each effect is exactly the pending delivery the registry now holds.
+        assert_eq!(g.registry.pending_for(&d.webhook_id), vec![d.clone()]);
+    }
+    assert_eq!(g.registry.pending_count(), 3);
+    for n in [3, 4, 5, 7, 8, 9, 10, 11] {
+        assert!(g.registry.pending_for(&hook_id(n)).is_empty(), "hook {n}");
+    }
+    assert!(g.registry.event_seen(&event_id("ev-1")));
+
+    // The ancestor's own event reaches its own hooks, subaccount flag or not.
+    let effects = g.when(accepted("ev-2", 1, "channel_create"));
+    assert_eq!(
+        delivered_to(&effects),
+        vec![hook_id(6), hook_id(7), hook_id(8)]
+    );
+    assert_eq!(g.registry.pending_count(), 6);
+}
+
+#[test]
+fn an_event_of_an_unknown_account_or_without_matching_hooks_delivers_nothing() {
+    let mut g = small_tree();
+    assert_eq!(g.when(accepted("ev-1", 9, "channel_create")), vec![]);
+    // Without the inherited `all` hook (which takes anything), nothing else matches.
+    g.when(Event::WebhookDeleted {
+        account_id: id(1),
+        webhook_id: hook_id(2),
+    });
+    assert_eq!(g.when(accepted("ev-2", 2, "channel_destroy")), vec![]);
+    assert_eq!(g.when(accepted("ev-3", 3, "channel_create")), vec![]);
+    assert_eq!(g.registry.pending_count(), 0);
+}
+
+#[test]
+fn a_repeated_event_id_is_accepted_once() {
+    let mut g = small_tree();
+    let first = g.when(accepted("ev-1", 2, "channel_create"));
+    assert_eq!(delivered_to(&first), vec![hook_id(1), hook_id(2)]);
+    let pending_before = g.registry.pending_for(&hook_id(1));
+    // The producer retries the same event (same id), even with another type.
+    assert_eq!(g.when(accepted("ev-1", 2, "channel_create")), vec![]);
+    assert_eq!(g.when(accepted("ev-1", 3, "channel_answer")), vec![]);
+    assert_eq!(g.registry.pending_count(), 2);
+    assert_eq!(g.registry.pending_for(&hook_id(1)), pending_before);
+}
+
+#[test]
+fn an_attempt_with_a_next_try_keeps_the_delivery_pending_and_without_one_finishes_it() {
+    let mut g = small_tree();
+    let seq = g.next_seq;
+    g.when(accepted("ev-1", 2, "channel_create"));
+    let retry_at = 9_999_999;
+    assert_eq!(
+        g.when(attempted(
+            seq,
+            "ev-1",
+            1,
+            2,
+            AttemptResult::Failure,
+            Some(retry_at)
+        )),
+        vec![]
+    );
+    let pending = g.registry.pending_for(&hook_id(1));
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].tries_done, 1);
+    assert_eq!(pending[0].next_try_at_ms, retry_at);
+    g.when(attempted(
+        seq,
+        "ev-1",
+        1,
+        2,
+        AttemptResult::Failure,
+        Some(retry_at + 1),
+    ));
+    let pending = g.registry.pending_for(&hook_id(1));
+    assert_eq!(
+        (pending[0].tries_done, pending[0].next_try_at_ms),
+        (2, retry_at + 1)
+    );
+    // The other hook's delivery of the same event is untouched.
+    let other = g.registry.pending_for(&hook_id(2));
+    assert_eq!(
+        (other[0].tries_done, other[0].next_try_at_ms),
+        (0, time_of(seq))
+    );
+
+    // The last try (success or not) finishes it.
+    g.when(attempted(seq, "ev-1", 1, 2, AttemptResult::Success, None));
+    assert!(g.registry.pending_for(&hook_id(1)).is_empty());
+    g.when(attempted(seq, "ev-1", 2, 1, AttemptResult::Failure, None));
+    assert!(g.registry.pending_for(&hook_id(2)).is_empty());
+    assert_eq!(g.registry.pending_count(), 0);
+
+    // A late attempt for a finished delivery does not bring it back.
+    g.when(attempted(
+        seq,
+        "ev-1",
+        1,
+        2,
+        AttemptResult::Failure,
+        Some(retry_at),
+    ));
+    assert_eq!(g.registry.pending_count(), 0);
+}
+
+#[test]
+fn attempts_are_indexed_by_hook_and_owner_and_failures_are_counted() {
+    let mut g = small_tree();
+    let ev_seq = g.next_seq;
+    g.when(accepted("ev-1", 2, "channel_create"));
+    // Hook 2 belongs to account 1 (inherited by 2's event): the attempt is the owner's.
+    let fail_seq = g.next_seq;
+    g.when(attempted(
+        ev_seq,
+        "ev-1",
+        2,
+        1,
+        AttemptResult::Failure,
+        Some(1),
+    ));
+    let ok_seq = g.next_seq;
+    g.when(attempted(
+        ev_seq,
+        "ev-1",
+        1,
+        2,
+        AttemptResult::Success,
+        None,
+    ));
+    let fail2_seq = g.next_seq;
+    g.when(attempted(
+        ev_seq,
+        "ev-1",
+        2,
+        1,
+        AttemptResult::Failure,
+        None,
+    ));
+    let r = &g.registry;
+    assert_eq!(r.attempts_of_account(&id(1)), &[fail_seq, fail2_seq]);
+    assert_eq!(r.attempts_of_account(&id(2)), &[ok_seq]);
+    assert!(r.attempts_of_account(&id(3)).is_empty());
+    assert_eq!(r.attempts_of_hook(&hook_id(2)), &[fail_seq, fail2_seq]);
+    assert_eq!(r.attempts_of_hook(&hook_id(1)), &[ok_seq]);
+    // Failures are kept by their record time; successes are not failures.
+    let failures: Vec<u64> = r
+        .webhook(&hook_id(2))
+        .unwrap()
+        .recent_failures
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(failures, vec![time_of(fail_seq), time_of(fail2_seq)]);
+    assert_eq!(
+        r.webhook(&hook_id(2))
+            .unwrap()
+            .failures_since(time_of(fail2_seq)),
+        1
+    );
+    assert!(r.webhook(&hook_id(1)).unwrap().recent_failures.is_empty());
+}
+
+#[test]
+fn auto_disable_disables_sets_the_reason_and_clears_failures_and_pending() {
+    let mut g = small_tree();
+    let seq = g.next_seq;
+    g.when(accepted("ev-1", 2, "channel_create"));
+    g.when(accepted("ev-2", 2, "channel_create"));
+    g.when(attempted(
+        seq,
+        "ev-1",
+        1,
+        2,
+        AttemptResult::Failure,
+        Some(1),
+    ));
+    assert_eq!(g.registry.pending_for(&hook_id(1)).len(), 2);
+    assert_eq!(
+        g.registry
+            .webhook(&hook_id(1))
+            .unwrap()
+            .recent_failures
+            .len(),
+        1
+    );
+
+    // Naming another account changes nothing.
+    assert_eq!(
+        g.when(Event::WebhookAutoDisabled {
+            account_id: id(1),
+            webhook_id: hook_id(1),
+            reason: AUTO_DISABLE_REASON.into(),
+        }),
+        vec![]
+    );
+    assert!(g.registry.webhook(&hook_id(1)).unwrap().enabled());
+
+    let effects = g.when(Event::WebhookAutoDisabled {
+        account_id: id(2),
+        webhook_id: hook_id(1),
+        reason: AUTO_DISABLE_REASON.into(),
+    });
+    assert_eq!(effects, vec![Effect::HookChanged(hook_id(1))]);
+    let hook = g.registry.webhook(&hook_id(1)).unwrap();
+    assert!(!hook.enabled() && hook.auto_disabled());
+    assert_eq!(hook.disable_reason.as_deref(), Some(AUTO_DISABLE_REASON));
+    assert!(hook.recent_failures.is_empty());
+    assert!(g.registry.pending_for(&hook_id(1)).is_empty());
+    // The other hook still owes both events.
+    assert_eq!(g.registry.pending_for(&hook_id(2)).len(), 2);
+    // A disabled hook gets no new deliveries.
+    let effects = g.when(accepted("ev-3", 2, "channel_create"));
+    assert_eq!(delivered_to(&effects), vec![hook_id(2)]);
+}
+
+#[test]
+fn disabling_or_deleting_a_hook_drops_its_pending_deliveries() {
+    let mut g = small_tree();
+    g.when(accepted("ev-1", 2, "channel_create"));
+    g.when(accepted("ev-2", 2, "channel_create"));
+    assert_eq!(g.registry.pending_count(), 4);
+
+    // A change that keeps the hook enabled keeps what it owes.
+    let effects = g.when(Event::WebhookUpdated {
+        account_id: id(2),
+        webhook_id: hook_id(1),
+        doc: json!({"hook": "channel_create", "enabled": true, "name": "renamed"}),
+    });
+    assert_eq!(effects, vec![Effect::HookChanged(hook_id(1))]);
+    assert_eq!(g.registry.pending_for(&hook_id(1)).len(), 2);
+
+    let effects = g.when(Event::WebhookUpdated {
+        account_id: id(2),
+        webhook_id: hook_id(1),
+        doc: json!({"hook": "channel_create", "enabled": false}),
+    });
+    assert_eq!(effects, vec![Effect::HookChanged(hook_id(1))]);
+    assert!(g.registry.pending_for(&hook_id(1)).is_empty());
+    assert_eq!(g.registry.pending_for(&hook_id(2)).len(), 2);
+
+    let effects = g.when(Event::WebhookDeleted {
+        account_id: id(1),
+        webhook_id: hook_id(2),
+    });
+    assert_eq!(effects, vec![Effect::HookChanged(hook_id(2))]);
+    assert!(g.registry.pending_for(&hook_id(2)).is_empty());
+    assert_eq!(g.registry.pending_count(), 0);
+}
+
+#[test]
+fn deleting_an_account_changes_each_of_its_hooks_and_drops_their_pending_deliveries() {
+    let mut g = small_tree();
+    g.when(webhook(3, 3, json!({"hook": "all"})));
+    g.when(webhook(4, 3, json!({"hook": "channel_create"})));
+    g.when(accepted("ev-1", 3, "channel_create"));
+    // Account 3's two hooks and account 1's inherited `all` hook.
+    assert_eq!(g.registry.pending_count(), 3);
+    let effects = g.when(Event::AccountDeleted { account_id: id(3) });
+    assert_eq!(
+        effects,
+        vec![
+            Effect::HookChanged(hook_id(3)),
+            Effect::HookChanged(hook_id(4))
+        ]
+    );
+    assert!(g.registry.pending_for(&hook_id(3)).is_empty());
+    assert!(g.registry.pending_for(&hook_id(4)).is_empty());
+    // The ancestor's hook still owes the event (it was accepted while 3 existed).
+    assert_eq!(g.registry.pending_for(&hook_id(2)).len(), 1);
+    // Refused deletions (an account with children) change no hook.
+    assert_eq!(g.when(Event::AccountDeleted { account_id: id(1) }), vec![]);
+}
+
+#[test]
+fn replaying_deliveries_twice_rebuilds_the_same_registry_with_pending() {
+    let events = vec![
+        account(1, None),
+        account(2, Some(1)),
+        webhook(1, 2, json!({"hook": "channel_create"})),
+        webhook(2, 1, json!({"hook": "all", "include_subaccounts": true})),
+        webhook(3, 2, json!({"hook": "all"})),
+        accepted("ev-1", 2, "channel_create"), // seq 6
+        accepted("ev-2", 2, "channel_create"), // seq 7
+        accepted("ev-1", 2, "channel_create"), // a retry: nothing
+        attempted(6, "ev-1", 1, 2, AttemptResult::Failure, Some(5_000_000)),
+        attempted(6, "ev-1", 2, 1, AttemptResult::Success, None),
+        attempted(7, "ev-2", 3, 2, AttemptResult::Failure, Some(6_000_000)),
+        Event::WebhookAutoDisabled {
+            account_id: id(2),
+            webhook_id: hook_id(3),
+            reason: AUTO_DISABLE_REASON.into(),
+        },
+        accepted("ev-3", 1, "channel_answer"),
+    ];
+    let a = given(events.clone());
+    let b = given(events);
+    assert_eq!(a.registry, b.registry);
+    let r = &b.registry;
+    // Hook 1 owes ev-1 (retry scheduled) and ev-2; hook 2 owes ev-2 and ev-3.
+    assert_eq!(r.pending_count(), 4);
+    let owed: Vec<(u64, u32, u64)> = r
+        .pending_for(&hook_id(1))
+        .iter()
+        .map(|p| (p.event.seq, p.tries_done, p.next_try_at_ms))
+        .collect();
+    assert_eq!(owed, vec![(6, 1, 5_000_000), (7, 0, time_of(7))]);
+    let owed: Vec<u64> = r
+        .pending_for(&hook_id(2))
+        .iter()
+        .map(|p| p.event.seq)
+        .collect();
+    assert_eq!(owed, vec![7, 13]);
+    assert!(r.pending_for(&hook_id(3)).is_empty());
+    for hook in [1, 2, 3] {
+        assert_eq!(
+            a.registry.pending_for(&hook_id(hook)),
+            r.pending_for(&hook_id(hook))
+        );
+    }
+    assert_eq!(r.attempts_of_account(&id(2)), &[9, 11]);
 }

@@ -8,12 +8,12 @@ use serde::Serialize;
 use super::*;
 use crate::ids::AccountId;
 
-fn account() -> AccountId {
+pub(super) fn account() -> AccountId {
     AccountId::parse("0123456789abcdef0123456789abcdef").unwrap()
 }
 
 /// A distinguishable event: `n` comes back as `expires_at`.
-fn ev(n: u64) -> Event {
+pub(super) fn ev(n: u64) -> Event {
     Event::TokenIssued {
         token_hash: format!("token-{n}"),
         account_id: account(),
@@ -21,42 +21,45 @@ fn ev(n: u64) -> Event {
     }
 }
 
-fn n_of(record: &Record) -> u64 {
+pub(super) fn n_of(record: &Record) -> u64 {
     match &record.event {
         Event::TokenIssued { expires_at, .. } => *expires_at,
         other => panic!("unexpected event {other:?}"),
     }
 }
 
-fn seqs(records: &[Record]) -> Vec<u64> {
+pub(super) fn seqs(records: &[Record]) -> Vec<u64> {
     records.iter().map(|r| r.seq).collect()
 }
 
 /// A closed log in `dir` holding events 1..=n, one record each.
-fn log_with(dir: &Path, n: u64) {
+pub(super) fn log_with(dir: &Path, n: u64) {
     let log = EventLog::open(dir, None).unwrap();
     for i in 1..=n {
         log.append_blocking(vec![ev(i)]).unwrap();
     }
 }
 
-/// Runs `f` on the raw RocksDB of a closed log.
-fn with_raw(dir: &Path, f: impl FnOnce(&DB)) {
-    let db = DB::open_default(dir).unwrap();
+/// Runs `f` on the raw RocksDB of a closed log (every column family open; records in the
+/// default one).
+pub(super) fn with_raw(dir: &Path, f: impl FnOnce(&DB)) {
+    let opts = Options::default();
+    let families = DB::list_cf(&opts, dir).unwrap();
+    let db = DB::open_cf(&opts, dir, families).unwrap();
     f(&db);
 }
 
-fn raw_value(db: &DB, seq: u64) -> Vec<u8> {
+pub(super) fn raw_value(db: &DB, seq: u64) -> Vec<u8> {
     db.get(key(seq)).unwrap().expect("record present")
 }
 
 /// Everything `iter_from(from)` yields.
-fn read_all(log: &EventLog, from: u64) -> Vec<Result<Record, LogError>> {
+pub(super) fn read_all(log: &EventLog, from: u64) -> Vec<Result<Record, LogError>> {
     log.iter_from(from).collect()
 }
 
 /// The seqs read before the first error, and that error.
-fn read_until_error(log: &EventLog) -> (Vec<u64>, Option<LogError>) {
+pub(super) fn read_until_error(log: &EventLog) -> (Vec<u64>, Option<LogError>) {
     let mut ok = Vec::new();
     for item in log.iter_from(1) {
         match item {
@@ -598,6 +601,10 @@ fn verify_summarises_an_intact_log() {
             first_seq: 0,
             last_seq: 0,
             last_hash: "0".repeat(64),
+            pruned_through: 0,
+            pruned: 0,
+            kept: 0,
+            checkpoint_seq: 0,
         }
     );
     log.append_blocking((1..=7).map(ev).collect()).unwrap();
@@ -615,6 +622,10 @@ fn verify_summarises_an_intact_log() {
             first_seq: 1,
             last_seq: 7,
             last_hash: expected_hash,
+            pruned_through: 0,
+            pruned: 0,
+            kept: 0,
+            checkpoint_seq: 0,
         }
     );
 }

@@ -1,0 +1,385 @@
+//! Retention pruning: deleting removable records up to a cut, and the checkpoint that keeps
+//! the pruned log verifiable. The format and the guarantees are in the `store` module
+//! documentation.
+
+use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use super::index::{self, IndexFamilies, INDEX_CF, UNIQUE_CF};
+use super::{bin, key, lock, EventLog, META_CF};
+use crate::error::LogError;
+use crate::record::{Event, Record};
+
+/// The key of the latest checkpoint in the `meta` column family.
+const CHECKPOINT_KEY: &[u8] = b"prune_checkpoint";
+
+/// The version of the stored checkpoint encoding.
+const CHECKPOINT_VERSION: u16 = 1;
+
+/// What [`EventLog::prune`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneSummary {
+    /// Records this prune deleted.
+    pub removed: u64,
+    /// Records up to the cut still present afterwards (including those kept by earlier
+    /// prunes).
+    pub kept: u64,
+    /// The sequence number of the `LogPruned` checkpoint record it appended.
+    pub checkpoint_seq: u64,
+}
+
+/// The latest prune checkpoint, as stored in the metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Checkpoint {
+    /// The last seq of the pruned region.
+    pub(super) cut_seq: u64,
+    /// The hash of record `cut_seq` before the prune.
+    pub(super) cut_hash: [u8; 32],
+    /// Present records with `seq <= cut_seq`.
+    pub(super) kept: u64,
+    /// BLAKE3 over `seq_be8 || hash32` of those records, in seq order.
+    pub(super) kept_digest: [u8; 32],
+    /// Records deleted by the prune that wrote this checkpoint.
+    pub(super) removed: u64,
+    /// The seq of the `LogPruned` record of this checkpoint.
+    pub(super) checkpoint_seq: u64,
+}
+
+impl Checkpoint {
+    /// A [`LogError::CheckpointMismatch`] about this checkpoint.
+    pub(super) fn mismatch(&self, reason: String) -> LogError {
+        LogError::CheckpointMismatch {
+            checkpoint_seq: self.checkpoint_seq,
+            reason,
+        }
+    }
+
+    /// The `LogPruned` event recording this checkpoint.
+    fn event(&self) -> Event {
+        Event::LogPruned {
+            cut_seq: self.cut_seq,
+            cut_hash: hex::encode(self.cut_hash),
+            kept: self.kept,
+            kept_digest: hex::encode(self.kept_digest),
+            removed: self.removed,
+        }
+    }
+
+    /// Whether `event` is the `LogPruned` event of this checkpoint.
+    pub(super) fn matches(&self, event: &Event) -> bool {
+        *event == self.event()
+    }
+
+    fn encode(&self) -> Result<Vec<u8>, LogError> {
+        let stored = StoredCheckpoint {
+            version: CHECKPOINT_VERSION,
+            cut_seq: self.cut_seq,
+            cut_hash: self.cut_hash.to_vec(),
+            kept: self.kept,
+            kept_digest: self.kept_digest.to_vec(),
+            removed: self.removed,
+            checkpoint_seq: self.checkpoint_seq,
+        };
+        rmp_serde::to_vec_named(&stored).map_err(|e| LogError::Encode(e.to_string()))
+    }
+
+    fn decode(value: &[u8]) -> Result<Checkpoint, LogError> {
+        let stored: StoredCheckpoint = rmp_serde::from_slice(value)
+            .map_err(|e| LogError::Metadata(format!("undecodable checkpoint: {e}")))?;
+        if stored.version != CHECKPOINT_VERSION {
+            return Err(LogError::Metadata(format!(
+                "unknown checkpoint version {}",
+                stored.version
+            )));
+        }
+        let hash = |field: &str, bytes: Vec<u8>| {
+            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                LogError::Metadata(format!("{field} is {} bytes, not 32", bytes.len()))
+            })
+        };
+        let checkpoint = Checkpoint {
+            cut_seq: stored.cut_seq,
+            cut_hash: hash("cut_hash", stored.cut_hash)?,
+            kept: stored.kept,
+            kept_digest: hash("kept_digest", stored.kept_digest)?,
+            removed: stored.removed,
+            checkpoint_seq: stored.checkpoint_seq,
+        };
+        if checkpoint.cut_seq == 0
+            || checkpoint.kept > checkpoint.cut_seq
+            || checkpoint.checkpoint_seq <= checkpoint.cut_seq
+        {
+            return Err(LogError::Metadata(format!(
+                "inconsistent checkpoint: cut {}, kept {}, checkpoint record {}",
+                checkpoint.cut_seq, checkpoint.kept, checkpoint.checkpoint_seq
+            )));
+        }
+        Ok(checkpoint)
+    }
+}
+
+/// The stored value of the checkpoint; see the module documentation of `store`.
+#[derive(Serialize, Deserialize)]
+struct StoredCheckpoint {
+    version: u16,
+    cut_seq: u64,
+    #[serde(with = "bin")]
+    cut_hash: Vec<u8>,
+    kept: u64,
+    #[serde(with = "bin")]
+    kept_digest: Vec<u8>,
+    removed: u64,
+    checkpoint_seq: u64,
+}
+
+/// The latest checkpoint, if the log was ever pruned (or has no `meta` column family).
+pub(super) fn load_checkpoint(db: &DB) -> Result<Option<Checkpoint>, LogError> {
+    let Some(cf) = db.cf_handle(META_CF) else {
+        return Ok(None);
+    };
+    match db.get_pinned_cf(cf, CHECKPOINT_KEY)? {
+        Some(value) => Checkpoint::decode(&value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A prune on its way to the writer: what its batch must delete, and its checkpoint
+/// without the record's seq (the writer assigns it).
+pub(super) struct PendingCheckpoint {
+    /// Half-open key ranges `[from, to)` of seqs to delete; all `<= cut_seq`.
+    ranges: Vec<(u64, u64)>,
+    /// The index entries (`index` column family keys) of the deleted records.
+    index_keys: Vec<Vec<u8>>,
+    /// The unique keys held by the deleted records.
+    unique_keys: Vec<Vec<u8>>,
+    checkpoint: Checkpoint,
+}
+
+impl PendingCheckpoint {
+    /// Adds the deletions and the metadata (naming `checkpoint_seq`) to `batch`; on error
+    /// `batch` is unchanged.
+    pub(super) fn write_into(
+        &self,
+        db: &DB,
+        batch: &mut WriteBatch,
+        checkpoint_seq: u64,
+    ) -> Result<(), LogError> {
+        let cf = index::cf(db, META_CF)?;
+        let value = Checkpoint {
+            checkpoint_seq,
+            ..self.checkpoint
+        }
+        .encode()?;
+        let index_cf = match self.index_keys.is_empty() {
+            true => None,
+            false => Some(index::cf(db, INDEX_CF)?),
+        };
+        let unique_cf = match self.unique_keys.is_empty() {
+            true => None,
+            false => Some(index::cf(db, UNIQUE_CF)?),
+        };
+        for &(from, to) in &self.ranges {
+            batch.delete_range(key(from), key(to));
+        }
+        if let Some(index_cf) = index_cf {
+            for k in &self.index_keys {
+                batch.delete_cf(index_cf, k);
+            }
+        }
+        if let Some(unique_cf) = unique_cf {
+            for k in &self.unique_keys {
+                batch.delete_cf(unique_cf, k);
+            }
+        }
+        batch.put_cf(cf, CHECKPOINT_KEY, value);
+        Ok(())
+    }
+}
+
+/// Contiguous runs of removable records, as half-open ranges.
+#[derive(Default)]
+struct Runs {
+    ranges: Vec<(u64, u64)>,
+    open: Option<(u64, u64)>,
+}
+
+impl Runs {
+    fn remove(&mut self, seq: u64) {
+        self.open = Some(match self.open {
+            Some((from, _)) => (from, seq),
+            None => (seq, seq),
+        });
+    }
+
+    fn keep(&mut self) {
+        if let Some((from, to)) = self.open.take() {
+            self.ranges.push((from, to.saturating_add(1)));
+        }
+    }
+}
+
+impl EventLog {
+    /// Deletes every record with `seq <= cut_seq` for which `removable` returns true, then
+    /// appends a [`Event::LogPruned`] checkpoint that keeps the log verifiable, and compacts
+    /// the pruned key range so the space is given back.
+    ///
+    /// The region is walked and checked first (as [`EventLog::verify`] would, up to record
+    /// `cut_seq + 1`): a damaged log is not pruned. Records kept by earlier prunes are
+    /// offered to `removable` again. The deletions, the checkpoint record and the prune
+    /// metadata are one atomic synced write (see the module documentation of `store`);
+    /// appends go on meanwhile. `removable` runs on the calling thread; like `append`,
+    /// this must not be called from the commit hook, and it blocks (use
+    /// `spawn_blocking` from async code).
+    ///
+    /// Refused with [`LogError::InvalidPrune`] before anything changes when `cut_seq` is 0,
+    /// is not below the last record, or is not above the previous prune's cut.
+    ///
+    /// With an indexer, the index entries of the deleted records and the unique keys they
+    /// hold are deleted in the same batch (recomputed with the indexer, which must still
+    /// derive what it derived at append): a deleted record's unique key is free again, so
+    /// dedup holds within retention only. The deletions are held in memory until the
+    /// commit (a few dozen bytes per removed entry): prune often rather than rarely. An
+    /// indexer that panics refuses the prune ([`LogError::Encode`]) before anything changes.
+    /// Without an indexer the indexes are left alone and marked incomplete (the next open
+    /// with an indexer rebuilds them).
+    pub fn prune(
+        &self,
+        cut_seq: u64,
+        removable: impl Fn(&Record) -> bool,
+    ) -> Result<PruneSummary, LogError> {
+        if self.inner.read_only {
+            return Err(LogError::ReadOnly);
+        }
+        let _one_prune = lock(&self.inner.prune_lock);
+        let last = self.last_seq();
+        if cut_seq == 0 || cut_seq >= last {
+            return Err(LogError::InvalidPrune {
+                cut_seq,
+                reason: format!("the cut must be at least 1 and below the last record ({last})"),
+            });
+        }
+        if let Some(previous) = load_checkpoint(&self.inner.db)? {
+            if cut_seq <= previous.cut_seq {
+                return Err(LogError::InvalidPrune {
+                    cut_seq,
+                    reason: format!("records up to {} are pruned already", previous.cut_seq),
+                });
+            }
+        }
+
+        let mut digest = blake3::Hasher::new();
+        let mut kept = 0u64;
+        let mut removed = 0u64;
+        let mut runs = Runs::default();
+        let mut cut_hash = None;
+        let mut deletions = IndexDeletions::new(self)?;
+        let mut it = self.iter_from(1);
+        while let Some(item) = it.next_hashed() {
+            let (record, hash) = item?;
+            if record.seq > cut_seq {
+                // Record `cut_seq + 1` was checked against the cut: the walk is complete.
+                break;
+            }
+            if record.seq == cut_seq {
+                cut_hash = Some(hash);
+            }
+            if removable(&record) {
+                removed += 1;
+                runs.remove(record.seq);
+                deletions.add(&record)?;
+            } else {
+                runs.keep();
+                kept += 1;
+                digest.update(&record.seq.to_be_bytes());
+                digest.update(&hash);
+            }
+        }
+        runs.keep();
+        // Unreachable on a log that passed the walk, as `cut_seq` is above the previous cut
+        // and below the tail; refuse rather than write a checkpoint without its anchor.
+        let cut_hash = cut_hash.ok_or_else(|| LogError::Corrupt {
+            seq: cut_seq,
+            reason: "record is missing".to_owned(),
+        })?;
+
+        let checkpoint = Checkpoint {
+            cut_seq,
+            cut_hash,
+            kept,
+            kept_digest: *digest.finalize().as_bytes(),
+            removed,
+            checkpoint_seq: 0,
+        };
+        let event = checkpoint.event();
+        let pending = PendingCheckpoint {
+            ranges: runs.ranges,
+            index_keys: deletions.index_keys,
+            unique_keys: deletions.unique_keys,
+            checkpoint,
+        };
+        let records = self.commit_blocking(vec![event], Some(pending))?;
+        let checkpoint_seq = records
+            .first()
+            .map(|r| r.seq)
+            .ok_or_else(|| LogError::Storage("the checkpoint was not committed".to_owned()))?;
+
+        if removed > 0 {
+            let mut compact = CompactOptions::default();
+            compact.set_bottommost_level_compaction(BottommostLevelCompaction::ForceOptimized);
+            self.inner
+                .db
+                .compact_range_opt(None::<&[u8]>, Some(key(cut_seq + 1)), &compact);
+        }
+        info!(cut_seq, removed, kept, checkpoint_seq, "event log: pruned");
+        Ok(PruneSummary {
+            removed,
+            kept,
+            checkpoint_seq,
+        })
+    }
+}
+
+/// The index entries and unique keys of the records a prune removes.
+struct IndexDeletions<'a> {
+    /// The indexer and the families; `None` when the log has no indexer.
+    indexing: Option<(&'a index::Indexer, IndexFamilies<'a>)>,
+    db: &'a DB,
+    index_keys: Vec<Vec<u8>>,
+    unique_keys: Vec<Vec<u8>>,
+}
+
+impl<'a> IndexDeletions<'a> {
+    fn new(log: &'a EventLog) -> Result<IndexDeletions<'a>, LogError> {
+        let db = &*log.inner.db;
+        let indexing = match &log.inner.indexer {
+            Some(indexer) => Some((indexer, IndexFamilies::of(db)?)),
+            None => None,
+        };
+        Ok(IndexDeletions {
+            indexing,
+            db,
+            index_keys: Vec::new(),
+            unique_keys: Vec::new(),
+        })
+    }
+
+    /// Records what deleting `record` removes from the indexes. Its unique key is removed
+    /// only if it names this record (with duplicates from before the key was enforced, the
+    /// key may belong to another one). Prunes are serialised and only the writer adds
+    /// unique keys (to free ones), so what is read here still holds at the commit.
+    fn add(&mut self, record: &Record) -> Result<(), LogError> {
+        let Some((indexer, families)) = &self.indexing else {
+            return Ok(());
+        };
+        let keys = index::keys_for(indexer, &record.event)?;
+        self.index_keys
+            .extend(index::entry_keys(record.seq, &keys.entries));
+        if let Some(unique) = keys.unique {
+            if families.unique_holder(self.db, &unique)? == Some(record.seq) {
+                self.unique_keys.push(unique);
+            }
+        }
+        Ok(())
+    }
+}

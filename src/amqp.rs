@@ -1,0 +1,517 @@
+//! Kazoo's call events from RabbitMQ (`--amqp-url`), beside HTTP ingest.
+//!
+//! The consumer declares a durable queue (`--amqp-queue`) with a dead-letter queue
+//! (`--amqp-dead-letter`), binds it to Kazoo's topic exchange `callevt` with
+//! `call.EVENT_NAME.*` for the events we deliver, and consumes with a bounded prefetch.
+//! Deliveries are taken in batches (up to the prefetch, or what arrives within 5 ms),
+//! mapped by [`mapping`], appended durably through [`Ingest::accept`] and only then
+//! acknowledged, with one `basic.ack(multiple)` up to the batch's last tag. So:
+//!
+//! - a message is acked only once its event is in the log (or it carried no account id,
+//!   which Kazoo drops too): a crash before the ack redelivers it, and its stable
+//!   `event_id` makes the redelivery a no-op;
+//! - a malformed message is rejected without requeue, which dead-letters it, with a
+//!   log line: never acked silently, never redelivered forever;
+//! - if the broker goes away, the unacked messages go back to the durable queue and the
+//!   consumer reconnects with backoff (100 ms doubling to 5 s); the API and HTTP ingest
+//!   are not affected.
+//!
+//! `docs/amqp.md` describes the topology and the mapping for operators.
+
+pub mod mapping;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventlog::LogError;
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::config::ServeConfig;
+use crate::ingest::Ingest;
+use mapping::{Mapped, CALL_EVENT_EXCHANGE};
+
+/// The first reconnect delay; it doubles up to [`MAX_BACKOFF`].
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest reconnect delay.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a batch waits for more deliveries after its first one.
+pub const BATCH_WAIT: Duration = Duration::from_millis(5);
+/// How long connecting (TCP, TLS, AMQP handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the counters are logged while they change.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+/// Our consumer tag.
+const CONSUMER_TAG: &str = "piston-webhooks";
+
+/// What the consumer needs from the configuration.
+#[derive(Clone)]
+pub struct AmqpSettings {
+    /// The broker URI; it may hold a password, so it is never logged.
+    pub url: String,
+    pub queue: String,
+    pub dead_letter: String,
+    pub prefetch: u16,
+    pub batch_wait: Duration,
+}
+
+impl std::fmt::Debug for AmqpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSettings")
+            .field("broker", &broker_label(&self.url))
+            .field("queue", &self.queue)
+            .field("dead_letter", &self.dead_letter)
+            .field("prefetch", &self.prefetch)
+            .field("batch_wait", &self.batch_wait)
+            .finish()
+    }
+}
+
+impl AmqpSettings {
+    /// The settings when `--amqp-url` is given; `None` otherwise.
+    pub fn from_config(config: &ServeConfig) -> Option<AmqpSettings> {
+        config.amqp_url.as_ref().map(|url| AmqpSettings {
+            url: url.clone(),
+            queue: config.amqp_queue.clone(),
+            dead_letter: config.amqp_dead_letter.clone(),
+            prefetch: config.amqp_prefetch,
+            batch_wait: BATCH_WAIT,
+        })
+    }
+}
+
+/// `host:port (vhost V)` of a broker URI, without the credentials.
+fn broker_label(url: &str) -> String {
+    url.parse::<lapin::uri::AMQPUri>().map_or_else(
+        |_| "(unparsable URI)".to_owned(),
+        |u| {
+            format!(
+                "{}:{} (vhost {})",
+                u.authority.host, u.authority.port, u.vhost
+            )
+        },
+    )
+}
+
+/// What the consumer has done since it started.
+#[derive(Debug, Default)]
+struct Counters {
+    received: AtomicU64,
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    dropped_no_account: AtomicU64,
+    dead_lettered: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// A copy of the consumer's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// Messages taken from the queue (redeliveries count again).
+    pub received: u64,
+    /// Events appended to the log.
+    pub accepted: u64,
+    /// Events already in the log (redeliveries), acked without appending.
+    pub duplicates: u64,
+    /// Well-formed events without an account id, acked and dropped as Kazoo does.
+    pub dropped_no_account: u64,
+    /// Malformed messages rejected to the dead-letter queue.
+    pub dead_lettered: u64,
+    /// Sessions that ended on an error and were retried.
+    pub reconnects: u64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> CounterSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CounterSnapshot {
+            received: get(&self.received),
+            accepted: get(&self.accepted),
+            duplicates: get(&self.duplicates),
+            dropped_no_account: get(&self.dropped_no_account),
+            dead_lettered: get(&self.dead_lettered),
+            reconnects: get(&self.reconnects),
+        }
+    }
+
+    fn log(&self, message: &'static str) {
+        let s = self.snapshot();
+        tracing::info!(
+            received = s.received,
+            accepted = s.accepted,
+            duplicates = s.duplicates,
+            dropped_no_account = s.dropped_no_account,
+            dead_lettered = s.dead_lettered,
+            reconnects = s.reconnects,
+            "{message}"
+        );
+    }
+}
+
+/// Why a session with the broker ended (other than a shutdown).
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("RabbitMQ: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("connecting took more than {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("the broker cancelled our consumer")]
+    Cancelled,
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+}
+
+/// The running consumer task.
+pub struct AmqpConsumer {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    counters: Arc<Counters>,
+}
+
+impl AmqpConsumer {
+    /// Starts consuming in the background; connection failures are retried forever
+    /// (with backoff) until [`AmqpConsumer::stop`].
+    pub fn spawn(settings: AmqpSettings, ingest: Ingest) -> AmqpConsumer {
+        let (stop, stop_rx) = watch::channel(false);
+        let counters = Arc::new(Counters::default());
+        let span = tracing::info_span!(
+            "amqp",
+            broker = %broker_label(&settings.url),
+            queue = %settings.queue,
+        );
+        let task =
+            tokio::spawn(run(settings, ingest, Arc::clone(&counters), stop_rx).instrument(span));
+        AmqpConsumer {
+            stop,
+            task,
+            counters,
+        }
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.counters.snapshot()
+    }
+
+    /// Stops taking messages, finishes (appends and acks) the batch in hand, closes the
+    /// connection (unacked prefetched messages return to the queue). Waits at most
+    /// `bound`; past it the task is aborted, which loses nothing: what was not acked is
+    /// redelivered, and what was appended is recognised by its event id.
+    pub async fn stop(mut self, bound: Duration) -> CounterSnapshot {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(bound, &mut self.task).await.is_err() {
+            tracing::warn!(?bound, "AMQP consumer did not stop in time; aborting it");
+            self.task.abort();
+        }
+        self.counters.snapshot()
+    }
+}
+
+/// Resolves once a stop is asked (or the stopper is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn run(
+    settings: AmqpSettings,
+    ingest: Ingest,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = INITIAL_BACKOFF;
+    loop {
+        let mut established = false;
+        match session(&settings, &ingest, &counters, &mut stop, &mut established).await {
+            Ok(()) => break,
+            Err(error) => {
+                if established {
+                    backoff = INITIAL_BACKOFF;
+                }
+                Counters::add(&counters.reconnects, 1);
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "AMQP session ended; reconnecting");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = stopped(&mut stop) => break,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    counters.log("AMQP consumer stopped");
+}
+
+/// One connection: connect, declare, consume until stopped (`Ok`) or an error.
+async fn session(
+    settings: &AmqpSettings,
+    ingest: &Ingest,
+    counters: &Counters,
+    stop: &mut watch::Receiver<bool>,
+    established: &mut bool,
+) -> Result<(), SessionError> {
+    let properties = ConnectionProperties::default()
+        .with_connection_name(format!("{CONSUMER_TAG} {}", settings.queue).into());
+    let connect = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(&settings.url, properties),
+    );
+    let connection = tokio::select! {
+        connected = connect => connected.map_err(|_| SessionError::ConnectTimeout(CONNECT_TIMEOUT))??,
+        () = stopped(stop) => return Ok(()),
+    };
+    let result = consume(&connection, settings, ingest, counters, stop, established).await;
+    // Closing returns what we hold unacked to the queue at once.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        connection.close(200, "piston-webhooks consumer closing".into()),
+    )
+    .await;
+    result
+}
+
+async fn consume(
+    connection: &Connection,
+    settings: &AmqpSettings,
+    ingest: &Ingest,
+    counters: &Counters,
+    stop: &mut watch::Receiver<bool>,
+    established: &mut bool,
+) -> Result<(), SessionError> {
+    declare_topology(connection, settings).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(settings.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut consumer = channel
+        .basic_consume(
+            settings.queue.as_str().into(),
+            CONSUMER_TAG.into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    *established = true;
+    tracing::info!(prefetch = settings.prefetch, "consuming Kazoo call events");
+    let max = usize::from(settings.prefetch);
+    let mut reported = Instant::now();
+    let mut last_report = counters.snapshot();
+    loop {
+        let first = tokio::select! {
+            biased;
+            () = stopped(stop) => return Ok(()),
+            next = consumer.next() => next,
+        };
+        let mut batch = match first {
+            Some(Ok(delivery)) => vec![delivery],
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(SessionError::Cancelled),
+        };
+        let deadline = tokio::time::Instant::now() + settings.batch_wait;
+        while batch.len() < max {
+            match tokio::time::timeout_at(deadline, consumer.next()).await {
+                Ok(Some(Ok(delivery))) => batch.push(delivery),
+                Ok(Some(Err(e))) => return Err(e.into()),
+                Ok(None) => return Err(SessionError::Cancelled),
+                Err(_) => break,
+            }
+        }
+        handle_batch(&channel, ingest, counters, batch).await?;
+        if reported.elapsed() >= REPORT_EVERY {
+            let now = counters.snapshot();
+            if now != last_report {
+                counters.log("AMQP consumer counters");
+                last_report = now;
+            }
+            reported = Instant::now();
+        }
+    }
+}
+
+/// Declares what we consume from. `callevt` is used as found; when absent it is
+/// declared exactly as Kazoo's `kz_amqp_util:new_exchange/2` does (topic, not durable),
+/// so Kazoo's own declaration of it never conflicts with ours.
+async fn declare_topology(
+    connection: &Connection,
+    settings: &AmqpSettings,
+) -> Result<(), lapin::Error> {
+    let probe = connection.create_channel().await?;
+    let passive = ExchangeDeclareOptions {
+        passive: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    match probe
+        .exchange_declare(
+            CALL_EVENT_EXCHANGE.into(),
+            ExchangeKind::Topic,
+            passive,
+            FieldTable::default(),
+        )
+        .await
+    {
+        Ok(()) => {
+            let _ = probe.close(200, "ok".into()).await;
+        }
+        Err(error) => {
+            // A failed passive declare closes the channel: declare on a new one.
+            tracing::info!(%error, "exchange callevt not found; declaring it as Kazoo does");
+            let channel = connection.create_channel().await?;
+            channel
+                .exchange_declare(
+                    CALL_EVENT_EXCHANGE.into(),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            let _ = channel.close(200, "ok".into()).await;
+        }
+    }
+    let channel = connection.create_channel().await?;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(
+            settings.dead_letter.as_str().into(),
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    arguments.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(settings.dead_letter.as_str().into()),
+    );
+    channel
+        .queue_declare(settings.queue.as_str().into(), durable, arguments)
+        .await?;
+    for key in mapping::routing_keys() {
+        channel
+            .queue_bind(
+                settings.queue.as_str().into(),
+                CALL_EVENT_EXCHANGE.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let _ = channel.close(200, "ok".into()).await;
+    Ok(())
+}
+
+/// Maps, appends and acknowledges one batch; rejects the malformed messages in it.
+async fn handle_batch(
+    channel: &Channel,
+    ingest: &Ingest,
+    counters: &Counters,
+    batch: Vec<Delivery>,
+) -> Result<(), SessionError> {
+    Counters::add(&counters.received, batch.len() as u64);
+    let mut rejected: HashSet<u64> = HashSet::new();
+    let mut events = Vec::with_capacity(batch.len());
+    let mut with_events: Vec<&Delivery> = Vec::with_capacity(batch.len());
+    for delivery in &batch {
+        match mapping::map_message(&delivery.data) {
+            Ok(Mapped::Event(event)) => {
+                events.push(event);
+                with_events.push(delivery);
+            }
+            Ok(Mapped::NoAccount { event_name }) => {
+                Counters::add(&counters.dropped_no_account, 1);
+                tracing::debug!(
+                    %event_name,
+                    routing_key = delivery.routing_key.as_str(),
+                    "no Account-ID in Custom-Channel-Vars; dropped as Kazoo does"
+                );
+            }
+            Err(error) => {
+                dead_letter(channel, counters, delivery, &error).await?;
+                rejected.insert(delivery.delivery_tag);
+            }
+        }
+    }
+    let mapped = events.len() as u64;
+    if mapped > 0 {
+        match ingest.accept(events).await {
+            Ok(appended) => {
+                let appended = appended as u64;
+                Counters::add(&counters.accepted, appended);
+                Counters::add(&counters.duplicates, mapped.saturating_sub(appended));
+            }
+            // An event the log cannot store would fail its whole batch at every
+            // redelivery: find it, one event at a time, and dead-letter it.
+            Err(LogError::Encode(reason)) => {
+                tracing::warn!(%reason, "a batch could not be encoded; appending its events one by one");
+                for delivery in with_events {
+                    let Ok(Mapped::Event(event)) = mapping::map_message(&delivery.data) else {
+                        continue;
+                    };
+                    match ingest.accept(vec![event]).await {
+                        Ok(appended) => {
+                            Counters::add(&counters.accepted, appended as u64);
+                            Counters::add(&counters.duplicates, 1 - appended.min(1) as u64);
+                        }
+                        Err(LogError::Encode(reason)) => {
+                            dead_letter(channel, counters, delivery, &reason).await?;
+                            rejected.insert(delivery.delivery_tag);
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    // Everything not rejected is now durable (or dropped): ack it all at once.
+    let last = batch
+        .iter()
+        .map(|d| d.delivery_tag)
+        .filter(|tag| !rejected.contains(tag))
+        .max();
+    if let Some(tag) = last {
+        channel
+            .basic_ack(tag, BasicAckOptions { multiple: true })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Rejects a delivery without requeue: the broker moves it to the dead-letter queue.
+async fn dead_letter(
+    channel: &Channel,
+    counters: &Counters,
+    delivery: &Delivery,
+    error: &(dyn std::fmt::Display + Sync),
+) -> Result<(), lapin::Error> {
+    channel
+        .basic_reject(delivery.delivery_tag, BasicRejectOptions { requeue: false })
+        .await?;
+    Counters::add(&counters.dead_lettered, 1);
+    tracing::warn!(
+        delivery_tag = delivery.delivery_tag,
+        routing_key = delivery.routing_key.as_str(),
+        %error,
+        "malformed message rejected to the dead-letter queue"
+    );
+    Ok(())
+}

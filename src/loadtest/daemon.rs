@@ -1,0 +1,148 @@
+//! The daemon the load test starts for itself: this same binary as `serve` on
+//! `127.0.0.1:0` with a temp data dir, `--allow-private-targets` and a random master
+//! key. Its `listening on` line is awaited with a deadline; its logs go to a file in the
+//! temp dir (shown when it fails to start); it is killed at the end.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::report::DaemonMemory;
+use super::LoadtestError;
+
+/// How long the daemon may take to print `listening on`.
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Settings passed on to `serve`.
+#[derive(Debug, Clone)]
+pub(crate) struct DaemonOptions {
+    pub master_api_key: String,
+    pub max_in_flight_per_hook: u32,
+    pub retry_base_ms: u64,
+    pub failure_threshold: u32,
+}
+
+/// A daemon this process started.
+pub(crate) struct OwnDaemon {
+    child: Child,
+    pub pid: u32,
+    pub base: String,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnDaemon {
+    /// Starts the daemon and waits for its `listening on` line.
+    pub(crate) async fn start(opts: &DaemonOptions) -> Result<OwnDaemon, LoadtestError> {
+        let io = |context: &str| {
+            let context = context.to_owned();
+            move |source| LoadtestError::Io { context, source }
+        };
+        let exe = std::env::current_exe().map_err(io("finding this program's path"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("piston-loadtest-")
+            .tempdir()
+            .map_err(io("creating a temp dir"))?;
+        let log_path = dir.path().join("daemon.log");
+        let log = std::fs::File::create(&log_path).map_err(io("creating the daemon log"))?;
+        let mut child = Command::new(exe)
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--master-api-key", &opts.master_api_key])
+            .args([
+                "--max-in-flight-per-hook",
+                &opts.max_in_flight_per_hook.to_string(),
+            ])
+            .args(["--retry-base-ms", &opts.retry_base_ms.to_string()])
+            .args(["--failure-threshold", &opts.failure_threshold.to_string()])
+            .env("RUST_LOG", "warn")
+            .env_remove("PISTON_LISTEN")
+            .env_remove("PISTON_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io("starting the daemon"))?;
+        let pid = child.id().unwrap_or(0);
+        let Some(stdout) = child.stdout.take() else {
+            return Err(LoadtestError::Daemon("no standard output to read".into()));
+        };
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(START_DEADLINE, lines.next_line()).await;
+        let failed = |why: String| {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            LoadtestError::Daemon(format!("{why}; its log ends with:\n{}", tail.join("\n")))
+        };
+        let line = match first {
+            Err(_) => {
+                return Err(failed(format!(
+                    "no `listening on` line within {START_DEADLINE:?}"
+                )))
+            }
+            Ok(Err(e)) => return Err(failed(format!("reading its output: {e}"))),
+            Ok(Ok(None)) => return Err(failed("it exited before listening".into())),
+            Ok(Ok(Some(line))) => line,
+        };
+        let Some(base) = line.strip_prefix("listening on ") else {
+            return Err(failed(format!("unexpected first line {line:?}")));
+        };
+        let base = base.trim().to_owned();
+        // Keep draining its standard output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        tracing::debug!(pid, %base, "daemon started");
+        Ok(OwnDaemon {
+            child,
+            pid,
+            base,
+            log_path,
+            _dir: dir,
+        })
+    }
+
+    /// Its memory now, from `/proc/PID/status`.
+    pub(crate) fn memory(&self) -> Option<DaemonMemory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        Some(DaemonMemory {
+            pid: self.pid,
+            rss_kib: status_kib(&status, "VmRSS")?,
+            peak_rss_kib: status_kib(&status, "VmHWM"),
+        })
+    }
+
+    /// Where its log is (until it is stopped).
+    pub(crate) fn log_path(&self) -> &std::path::Path {
+        &self.log_path
+    }
+
+    /// Kills it and waits for it (bounded).
+    pub(crate) async fn stop(mut self) {
+        if let Err(e) = self.child.start_kill() {
+            tracing::warn!(error = %e, "cannot kill the daemon");
+        }
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(pid = self.pid, "the daemon did not exit within 10 s");
+        }
+    }
+}
+
+/// A `Key:   123 kB` value of `/proc/PID/status`, in KiB.
+pub(crate) fn status_kib(status: &str, key: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests;

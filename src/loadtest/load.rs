@@ -1,0 +1,261 @@
+//! The load: `--events` events in batches of `--batch` to `POST /v2/events`, from
+//! `--concurrency` tasks, paced by a token bucket at `--rate`, stopped by `--duration`.
+//!
+//! Each event's send time (when the POST carrying it started) is kept by event index;
+//! latency is measured from it, because a delivery may reach the receiver before the 202
+//! that acknowledges its batch is back.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::task::JoinSet;
+
+use super::api::{Api, PostOutcome};
+use super::ratelimit::TokenBucket;
+use super::setup::Plan;
+use super::Clock;
+
+/// Event states.
+pub(crate) const NOT_SENT: u8 = 0;
+pub(crate) const IN_FLIGHT: u8 = 1;
+pub(crate) const ACCEPTED: u8 = 2;
+pub(crate) const REFUSED: u8 = 3;
+/// Timed out: may or may not be in the log.
+pub(crate) const UNCERTAIN: u8 = 4;
+
+/// How to send.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadConfig {
+    pub events: u64,
+    pub batch: u64,
+    /// Events per second; `None` = as fast as possible.
+    pub rate: Option<f64>,
+    pub concurrency: usize,
+    pub duration: Option<Duration>,
+    pub request_timeout: Duration,
+}
+
+/// API failures while sending.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct ApiErrors {
+    /// Batches answered with another status than 202, by status.
+    pub http: BTreeMap<u16, u64>,
+    pub timeouts: u64,
+    pub transport: u64,
+}
+
+/// Per-event and live state, shared with the receiver's progress and the report.
+pub(crate) struct LoadState {
+    sent_us: Vec<AtomicU64>,
+    status: Vec<AtomicU8>,
+    /// Events sent so far (live).
+    pub sent: AtomicU64,
+    /// Events accepted so far (live).
+    pub accepted: AtomicU64,
+    errors: Mutex<ApiErrors>,
+    /// `(time the 202 came back, events)` per accepted batch.
+    accepts: Mutex<Vec<(u64, u64)>>,
+}
+
+impl LoadState {
+    pub(crate) fn new(events: u64) -> LoadState {
+        let n = usize::try_from(events).unwrap_or(0);
+        LoadState {
+            sent_us: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            status: (0..n).map(|_| AtomicU8::new(NOT_SENT)).collect(),
+            sent: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            errors: Mutex::new(ApiErrors::default()),
+            accepts: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// When event `n` was sent (µs on the run's clock).
+    pub(crate) fn sent_us(&self, event: u64) -> u64 {
+        usize::try_from(event)
+            .ok()
+            .and_then(|i| self.sent_us.get(i))
+            .map_or(0, |t| t.load(Ordering::Relaxed))
+    }
+
+    /// The indices of the accepted events.
+    pub(crate) fn accepted_events(&self) -> impl Iterator<Item = u64> + '_ {
+        self.status
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.load(Ordering::Relaxed) == ACCEPTED)
+            .map(|(i, _)| i as u64)
+    }
+
+    fn mark(&self, lo: u64, hi: u64, state: u8, at_us: Option<u64>) {
+        for event in lo..hi {
+            let Ok(i) = usize::try_from(event) else {
+                continue;
+            };
+            if let Some(t) = at_us {
+                if let Some(slot) = self.sent_us.get(i) {
+                    slot.store(t, Ordering::Relaxed);
+                }
+            }
+            if let Some(slot) = self.status.get(i) {
+                slot.store(state, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// What the load phase did.
+#[derive(Debug, Clone)]
+pub(crate) struct LoadOutcome {
+    pub start_us: u64,
+    /// When the last batch was answered.
+    pub end_us: u64,
+    pub sent: u64,
+    pub accepted: u64,
+    pub errors: ApiErrors,
+    /// `(time the 202 came back, events)` per accepted batch.
+    pub accepts: Vec<(u64, u64)>,
+    /// Whether `--duration` ended the load before every event was sent.
+    pub stopped_by_duration: bool,
+}
+
+/// Appends event `n` of `account_id` to `out` as a JSON object.
+pub(crate) fn write_event(out: &mut String, plan: &Plan, event: u64) {
+    let account = plan.account_of(event);
+    let account_id = plan
+        .accounts
+        .get(account as usize)
+        .map_or("", String::as_str);
+    let direction = if event.is_multiple_of(2) {
+        "inbound"
+    } else {
+        "outbound"
+    };
+    let id = plan.event_id(event);
+    // Ids and account ids are [A-Za-z0-9_-]: nothing to escape.
+    let _ = write!(
+        out,
+        concat!(
+            r#"{{"event_id":"{id}","hook_event":"channel_create","account_id":"{account}","#,
+            r#""call_id":"{id}","call_direction":"{direction}","caller_id_name":"Load Test","#,
+            r#""caller_id_number":"+1555{n:07}","callee_id_number":"+1666{n:07}","#,
+            r#""from":"{n}@loadtest.invalid","to":"2000@loadtest.invalid","#,
+            r#""request":"2000@loadtest.invalid","is_internal_leg":false,"#,
+            r#""custom_channel_vars":{{"loadtest":"{tag}"}}}}"#
+        ),
+        id = id,
+        account = account_id,
+        direction = direction,
+        n = event % 10_000_000,
+        tag = plan.tag,
+    );
+}
+
+/// The `{"data":[...]}` body of events `lo..hi`.
+pub(crate) fn batch_body(plan: &Plan, lo: u64, hi: u64) -> String {
+    let mut body = String::with_capacity(16 + 420 * (hi.saturating_sub(lo) as usize));
+    body.push_str(r#"{"data":["#);
+    for event in lo..hi {
+        if event > lo {
+            body.push(',');
+        }
+        write_event(&mut body, plan, event);
+    }
+    body.push_str("]}");
+    body
+}
+
+/// Sends the load; returns once every task is done (all sent, or the duration is over).
+pub(crate) async fn run(
+    api: Arc<Api>,
+    plan: Arc<Plan>,
+    config: LoadConfig,
+    state: Arc<LoadState>,
+    clock: Clock,
+) -> LoadOutcome {
+    let start = Instant::now();
+    let start_us = clock.now_us();
+    let deadline = config.duration.map(|d| start + d);
+    let batch = config.batch.max(1);
+    let batches = config.events.div_ceil(batch);
+    let bucket = config
+        .rate
+        .map(|rate| Arc::new(Mutex::new(TokenBucket::new(rate, batch as f64, start))));
+    let next = Arc::new(AtomicU64::new(0));
+    let last_answer_us = Arc::new(AtomicU64::new(start_us));
+    let mut tasks = JoinSet::new();
+    for _ in 0..config.concurrency.max(1) {
+        let (api, plan, state, next, bucket, last) = (
+            Arc::clone(&api),
+            Arc::clone(&plan),
+            Arc::clone(&state),
+            Arc::clone(&next),
+            bucket.clone(),
+            Arc::clone(&last_answer_us),
+        );
+        let (events, timeout) = (config.events, config.request_timeout);
+        tasks.spawn(async move {
+            // At most `batches` iterations across all tasks, each bounded by `timeout`.
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                if b >= batches || deadline.is_some_and(|d| Instant::now() >= d) {
+                    return;
+                }
+                let (lo, hi) = (b * batch, ((b + 1) * batch).min(events));
+                if let Some(bucket) = &bucket {
+                    let wait = bucket.lock().take((hi - lo) as f64, Instant::now());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return;
+                    }
+                }
+                let body = batch_body(&plan, lo, hi);
+                state.mark(lo, hi, IN_FLIGHT, Some(clock.now_us()));
+                state.sent.fetch_add(hi - lo, Ordering::Relaxed);
+                let outcome = api.post_events(body, timeout).await;
+                let at = clock.now_us();
+                last.fetch_max(at, Ordering::Relaxed);
+                match outcome {
+                    PostOutcome::Accepted => {
+                        state.mark(lo, hi, ACCEPTED, None);
+                        state.accepted.fetch_add(hi - lo, Ordering::Relaxed);
+                        state.accepts.lock().push((at, hi - lo));
+                    }
+                    PostOutcome::Refused(status) => {
+                        state.mark(lo, hi, REFUSED, None);
+                        *state.errors.lock().http.entry(status).or_insert(0) += 1;
+                    }
+                    PostOutcome::Timeout => {
+                        state.mark(lo, hi, UNCERTAIN, None);
+                        state.errors.lock().timeouts += 1;
+                    }
+                    PostOutcome::Transport => {
+                        state.mark(lo, hi, REFUSED, None);
+                        state.errors.lock().transport += 1;
+                    }
+                }
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "a load task failed");
+        }
+    }
+    let sent = state.sent.load(Ordering::Relaxed);
+    LoadOutcome {
+        start_us,
+        end_us: last_answer_us.load(Ordering::Relaxed),
+        sent,
+        accepted: state.accepted.load(Ordering::Relaxed),
+        errors: state.errors.lock().clone(),
+        accepts: state.accepts.lock().clone(),
+        stopped_by_duration: sent < config.events,
+    }
+}

@@ -1,0 +1,413 @@
+//! The final report: reconciliation of expected and received `(event, hook)` pairs,
+//! latency percentiles (hdrhistogram), throughput, per-second series, errors, the
+//! daemon's memory and the baseline; as text or as one JSON object.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::load::ApiErrors;
+use super::receiver::PairRecord;
+use super::LoadtestError;
+
+/// Expected versus received pairs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Reconciliation {
+    /// Accepted events × the healthy hooks of their account.
+    pub expected_pairs: u64,
+    /// Expected pairs answered 2xx at least once.
+    pub received_pairs: u64,
+    /// Expected pairs never answered 2xx.
+    pub missing: u64,
+    /// 2xx receipts of an expected pair beyond its first.
+    pub duplicates: u64,
+    /// Requests answered 500 by `--receiver-error-rate` (each one a retry the daemon
+    /// owed, not a duplicate).
+    pub injected_500s: u64,
+    /// Pairs the receiver saw that were not expected (e.g. of a batch that timed out).
+    pub unexpected_pairs: u64,
+    /// Requests of those pairs.
+    pub unexpected_requests: u64,
+}
+
+impl Reconciliation {
+    /// Every expected pair arrived, once.
+    pub(crate) fn complete(&self) -> bool {
+        self.missing == 0 && self.duplicates == 0
+    }
+}
+
+/// Matches the expected pairs (unique keys) against what the receiver recorded, and
+/// calls `on_received` for each expected pair that was received.
+pub(crate) fn reconcile(
+    expected: impl IntoIterator<Item = u64>,
+    records: &HashMap<u64, PairRecord>,
+    mut on_received: impl FnMut(u64, &PairRecord),
+) -> Reconciliation {
+    let mut r = Reconciliation::default();
+    let mut matched_records = 0u64;
+    let mut matched_requests = 0u64;
+    for key in expected {
+        r.expected_pairs += 1;
+        let Some(record) = records.get(&key) else {
+            r.missing += 1;
+            continue;
+        };
+        matched_records += 1;
+        matched_requests += u64::from(record.ok) + u64::from(record.injected_errors);
+        r.injected_500s += u64::from(record.injected_errors);
+        if record.ok == 0 {
+            r.missing += 1;
+            continue;
+        }
+        r.received_pairs += 1;
+        r.duplicates += u64::from(record.ok - 1);
+        on_received(key, record);
+    }
+    let all_requests: u64 = records
+        .values()
+        .map(|rec| u64::from(rec.ok) + u64::from(rec.injected_errors))
+        .sum();
+    r.unexpected_pairs = (records.len() as u64).saturating_sub(matched_records);
+    r.unexpected_requests = all_requests.saturating_sub(matched_requests);
+    r
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub(crate) struct Latency {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    #[serde(rename = "p99_9")]
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// A latency histogram in microseconds, from 1 µs to one hour.
+pub(crate) fn new_histogram(sigfig: u8) -> Result<Histogram<u64>, LoadtestError> {
+    Histogram::new_with_bounds(1, 3_600_000_000, sigfig)
+        .map_err(|e| LoadtestError::Setup(format!("latency histogram: {e}")))
+}
+
+impl Latency {
+    pub(crate) fn from_histogram(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        let ms = |us: u64| round3(us as f64 / 1000.0);
+        Latency {
+            count: h.len(),
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+            mean: round3(h.mean() / 1000.0),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// One second of the run, counted from the start of the load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub(crate) struct Second {
+    pub second: u64,
+    pub events_accepted: u64,
+    pub deliveries: u64,
+    /// p99 latency of the deliveries received in that second (ms); 0 when none.
+    pub p99_ms: f64,
+}
+
+/// Builds per-second series: accepted events, first receipts, and their p99 latency.
+#[derive(Debug)]
+pub(crate) struct SeriesBuilder {
+    start_us: u64,
+    empty: Histogram<u64>,
+    accepted: Vec<u64>,
+    deliveries: Vec<u64>,
+    latency: Vec<Histogram<u64>>,
+}
+
+impl SeriesBuilder {
+    pub(crate) fn new(start_us: u64) -> Result<SeriesBuilder, LoadtestError> {
+        Ok(SeriesBuilder {
+            start_us,
+            empty: new_histogram(2)?,
+            accepted: Vec::new(),
+            deliveries: Vec::new(),
+            latency: Vec::new(),
+        })
+    }
+
+    fn slot(&mut self, at_us: u64) -> usize {
+        let second = usize::try_from(at_us.saturating_sub(self.start_us) / 1_000_000)
+            .unwrap_or(usize::MAX)
+            .min(100_000);
+        if self.accepted.len() <= second {
+            self.accepted.resize(second + 1, 0);
+            self.deliveries.resize(second + 1, 0);
+            self.latency.resize(second + 1, self.empty.clone());
+        }
+        second
+    }
+
+    pub(crate) fn accepted(&mut self, at_us: u64, events: u64) {
+        let s = self.slot(at_us);
+        self.accepted[s] += events;
+    }
+
+    pub(crate) fn delivered(&mut self, at_us: u64, latency_us: u64) {
+        let s = self.slot(at_us);
+        self.deliveries[s] += 1;
+        self.latency[s].saturating_record(latency_us.max(1));
+    }
+
+    pub(crate) fn build(self) -> Vec<Second> {
+        (0..self.accepted.len())
+            .map(|s| Second {
+                second: s as u64,
+                events_accepted: self.accepted[s],
+                deliveries: self.deliveries[s],
+                p99_ms: if self.latency[s].is_empty() {
+                    0.0
+                } else {
+                    round3(self.latency[s].value_at_quantile(0.99) as f64 / 1000.0)
+                },
+            })
+            .collect()
+    }
+}
+
+/// A count over a time window, and the rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub(crate) struct Throughput {
+    pub count: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+}
+
+impl Throughput {
+    pub(crate) fn new(count: u64, window_us: u64) -> Throughput {
+        let seconds = window_us as f64 / 1e6;
+        Throughput {
+            count,
+            seconds: round3(seconds),
+            per_second: if seconds > 0.0 {
+                round1(count as f64 / seconds)
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// The run's settings, as the report shows them.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Settings {
+    /// `own daemon` or the `--target` URL.
+    pub target: String,
+    pub accounts: u32,
+    pub hooks_per_account: u32,
+    pub hooks: u64,
+    pub dead_hooks: u32,
+    pub events: u64,
+    pub batch: u64,
+    /// 0 = as fast as possible.
+    pub rate: f64,
+    pub concurrency: usize,
+    pub duration_s: Option<f64>,
+    pub receiver_delay_ms: u64,
+    pub receiver_error_rate: f64,
+    pub max_in_flight_per_hook: u32,
+    pub setup_seconds: f64,
+}
+
+/// The events side.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Events {
+    pub sent: u64,
+    pub accepted: u64,
+    /// Accepted events over the time from the first send to the last answer.
+    pub accepted_per_second: f64,
+    pub load_seconds: f64,
+    pub stopped_by_duration: bool,
+}
+
+/// Errors seen.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Errors {
+    /// `POST /v2/events` failures (batches).
+    pub api: ApiErrors,
+    /// Receiver requests that named no known event and hook.
+    pub receiver_unidentified: u64,
+}
+
+/// The daemon's memory at the end of the drain.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct DaemonMemory {
+    pub pid: u32,
+    pub rss_kib: u64,
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// The bare-reqwest ceiling.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Baseline {
+    pub concurrency: usize,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    /// Piston's deliveries/s divided by the baseline's requests/s.
+    pub ratio: f64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    pub settings: Settings,
+    pub events: Events,
+    /// Expected pairs received, over the time from the first send to the last first
+    /// receipt.
+    pub deliveries: Throughput,
+    /// From the moment the POST carrying the event was sent to the first 2xx receipt.
+    pub latency_ms: Latency,
+    pub latency_measured_from: &'static str,
+    pub reconciliation: Reconciliation,
+    pub complete: bool,
+    pub drain_timed_out: bool,
+    pub errors: Errors,
+    pub daemon: Option<DaemonMemory>,
+    pub baseline: Option<Baseline>,
+    pub per_second: Vec<Second>,
+}
+
+impl Report {
+    /// The human-readable report.
+    pub(crate) fn to_text(&self) -> String {
+        let mut out = String::new();
+        let s = &self.settings;
+        let e = &self.events;
+        let r = &self.reconciliation;
+        let l = &self.latency_ms;
+        let _ = writeln!(out, "Piston Webhooks load test ({})", s.target);
+        let rate = if s.rate > 0.0 {
+            format!("{} events/s", s.rate)
+        } else {
+            "as fast as possible".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "  setup        {} accounts x {} hooks = {} webhooks ({} dead) in {:.2} s",
+            s.accounts, s.hooks_per_account, s.hooks, s.dead_hooks, s.setup_seconds
+        );
+        let _ = writeln!(
+            out,
+            "  load         batches of {}, {} senders, {}{}{}",
+            s.batch,
+            s.concurrency,
+            rate,
+            s.duration_s
+                .map(|d| format!(", for at most {d} s"))
+                .unwrap_or_default(),
+            if s.receiver_delay_ms > 0 || s.receiver_error_rate > 0.0 {
+                format!(
+                    "; receiver delay {} ms, error rate {}",
+                    s.receiver_delay_ms, s.receiver_error_rate
+                )
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  events       {} sent, {} accepted in {:.2} s: {:.0} events/s accepted{}",
+            e.sent,
+            e.accepted,
+            e.load_seconds,
+            e.accepted_per_second,
+            if e.stopped_by_duration {
+                " (stopped by --duration)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  deliveries   {} in {:.2} s: {:.0} deliveries/s",
+            self.deliveries.count, self.deliveries.seconds, self.deliveries.per_second
+        );
+        let _ = writeln!(
+            out,
+            "  latency      send->receipt ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (mean {:.2}, {} pairs)",
+            l.p50, l.p90, l.p99, l.p999, l.max, l.mean, l.count
+        );
+        let _ = writeln!(
+            out,
+            "  reconcile    expected {}, received {}, missing {}, duplicates {}, injected 500s retried {}, unexpected pairs {}: {}{}",
+            r.expected_pairs,
+            r.received_pairs,
+            r.missing,
+            r.duplicates,
+            r.injected_500s,
+            r.unexpected_pairs,
+            if self.complete { "COMPLETE" } else { "INCOMPLETE" },
+            if self.drain_timed_out {
+                " (drain timed out)"
+            } else {
+                ""
+            }
+        );
+        let api = &self.errors.api;
+        let statuses = if api.http.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = api.http.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+            format!(" ({})", list.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  errors       API: {} HTTP errors{}, {} timeouts, {} transport errors; receiver: {} unidentified requests",
+            api.http.values().sum::<u64>(),
+            statuses,
+            api.timeouts,
+            api.transport,
+            self.errors.receiver_unidentified
+        );
+        if let Some(d) = &self.daemon {
+            let _ = writeln!(
+                out,
+                "  daemon       pid {}, RSS {:.1} MiB at the end{}",
+                d.pid,
+                d.rss_kib as f64 / 1024.0,
+                d.peak_rss_kib
+                    .map(|p| format!(" (peak {:.1} MiB)", p as f64 / 1024.0))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(b) = &self.baseline {
+            let _ = writeln!(
+                out,
+                "  baseline     bare reqwest loop, {} concurrent: {} requests ({} errors) in {:.2} s: {:.0} requests/s; Piston's deliveries/s = {:.3} x baseline",
+                b.concurrency, b.requests, b.errors, b.seconds, b.per_second, b.ratio
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

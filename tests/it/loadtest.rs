@@ -1,0 +1,153 @@
+//! `piston-webhooks loadtest` end to end: the real binary starts its own daemon and
+//! receiver, runs a small load and reconciles every delivery. No timing assertions:
+//! speed belongs in BENCHMARKS.md.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Runs `loadtest ARGS --json` (at most 5 minutes) and returns its report.
+fn run_loadtest(args: &[&str]) -> Value {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_piston-webhooks"))
+        .arg("loadtest")
+        .args(args)
+        .arg("--json")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn piston-webhooks loadtest");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).expect("read the report");
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("loadtest did not finish within 5 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = reader.join().expect("reader thread");
+    assert!(status.success(), "loadtest exited with {status}: {text}");
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+fn u(report: &Value, pointer: &str) -> u64 {
+    report
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("no {pointer} in {report}"))
+}
+
+fn f(report: &Value, pointer: &str) -> f64 {
+    report
+        .pointer(pointer)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no {pointer} in {report}"))
+}
+
+#[test]
+fn loadtest_reconciles_every_delivery_and_measures_the_baseline() {
+    let report = run_loadtest(&[
+        "--events",
+        "200",
+        "--batch",
+        "50",
+        "--accounts",
+        "2",
+        "--hooks-per-account",
+        "3",
+        "--baseline",
+    ]);
+    assert_eq!(u(&report, "/events/accepted"), 200, "{report}");
+    // 200 events, each for the 3 hooks of its account.
+    assert_eq!(
+        u(&report, "/reconciliation/expected_pairs"),
+        600,
+        "{report}"
+    );
+    assert_eq!(
+        u(&report, "/reconciliation/received_pairs"),
+        600,
+        "{report}"
+    );
+    assert_eq!(u(&report, "/reconciliation/missing"), 0, "{report}");
+    assert_eq!(u(&report, "/reconciliation/duplicates"), 0, "{report}");
+    assert_eq!(
+        u(&report, "/reconciliation/unexpected_pairs"),
+        0,
+        "{report}"
+    );
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(u(&report, "/latency_ms/count"), 600);
+    let (p50, p90, p99, p999, max) = (
+        f(&report, "/latency_ms/p50"),
+        f(&report, "/latency_ms/p90"),
+        f(&report, "/latency_ms/p99"),
+        f(&report, "/latency_ms/p99_9"),
+        f(&report, "/latency_ms/max"),
+    );
+    assert!(
+        0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= max,
+        "{report}"
+    );
+    assert!(f(&report, "/deliveries/per_second") > 0.0, "{report}");
+    assert!(f(&report, "/events/accepted_per_second") > 0.0, "{report}");
+    assert!(u(&report, "/daemon/rss_kib") > 0, "{report}");
+    assert!(f(&report, "/baseline/per_second") > 0.0, "{report}");
+    assert!(f(&report, "/baseline/ratio") > 0.0, "{report}");
+    assert_eq!(u(&report, "/baseline/errors"), 0, "{report}");
+    // 6 hooks x 8 in flight each.
+    assert_eq!(u(&report, "/baseline/concurrency"), 48, "{report}");
+    assert!(!report["per_second"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn dead_hooks_and_receiver_errors_leave_the_healthy_hooks_reconciled() {
+    let plot = tempfile::tempdir().unwrap();
+    let svg = plot.path().join("chart.svg");
+    let report = run_loadtest(&[
+        "--events",
+        "200",
+        "--batch",
+        "50",
+        "--accounts",
+        "2",
+        "--hooks-per-account",
+        "3",
+        "--dead-hooks",
+        "1",
+        "--receiver-error-rate",
+        "0.2",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    // One dead hook: 100 events of its account reach 2 hooks, the other 100 reach 3.
+    assert_eq!(
+        u(&report, "/reconciliation/expected_pairs"),
+        500,
+        "{report}"
+    );
+    assert_eq!(
+        u(&report, "/reconciliation/received_pairs"),
+        500,
+        "{report}"
+    );
+    assert_eq!(u(&report, "/reconciliation/missing"), 0, "{report}");
+    assert_eq!(u(&report, "/reconciliation/duplicates"), 0, "{report}");
+    // About a fifth of the first tries failed and were retried: not duplicates.
+    assert!(u(&report, "/reconciliation/injected_500s") > 0, "{report}");
+    assert_eq!(report["complete"], true, "{report}");
+    assert!(report["baseline"].is_null());
+    let chart = std::fs::read_to_string(&svg).expect("the chart was written");
+    assert!(chart.starts_with("<svg") && chart.contains("deliveries/s"));
+}
