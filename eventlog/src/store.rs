@@ -159,9 +159,10 @@
 //!
 //! A record's entries and unique key are written in the same synced `WriteBatch` as the
 //! record, and a prune deletes those of the records it removes (recomputed with the
-//! indexer; a unique key only if it names the removed record) in its batch: the indexes
-//! never name a missing record nor miss a present one, crash or not. A pruned record's
-//! unique key is free again: dedup holds within retention.
+//! indexer; a unique key only if it names the removed record) in its batch: as long as
+//! the log is written with an indexer, the indexes never name a missing record nor miss a
+//! present one, crash or not. A pruned record's unique key is free again: dedup holds
+//! within retention. Scans and unique lookups read these families only, never records.
 //!
 //! Indexes are derived data, outside the hash chain: [`EventLog::verify`] does not check
 //! them ([`EventLog::verify_indexes`] does), and [`EventLog::rebuild_indexes`] recomputes
@@ -626,6 +627,9 @@ impl EventLog {
     /// finish. That reads the whole log once (progress is logged). Without an indexer,
     /// the first write marks the indexes incomplete, so that the next open with an
     /// indexer rebuilds them.
+    ///
+    /// A rebuild checks each record on its own (not the chain): a damaged record then
+    /// refuses the open, as it would refuse a replay.
     pub fn open_with(dir: &Path, options: OpenOptions) -> Result<EventLog, LogError> {
         let OpenOptions { on_commit, indexer } = options;
         let mut opts = Options::default();

@@ -12,7 +12,9 @@ use super::body::{CrossbarBody, QueryPairs};
 use super::envelope::Reply;
 use super::error::ApiError;
 use super::listing::ListQuery;
-use super::validate::{merge_patch, require_object, strip_private, Errors};
+use super::validate::{
+    check_text, merge_patch, require_object, strip_private, Errors, MAX_NAME_CHARS,
+};
 use super::AppState;
 
 /// The public view of an account.
@@ -48,7 +50,9 @@ fn validate_account(data: Value) -> Result<Map<String, Value>, ApiError> {
     doc.remove("parent_id");
     let mut errors = Errors::default();
     match doc.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => {}
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            check_text("name", s, MAX_NAME_CHARS, &mut errors)
+        }
         Some(Value::String(_)) => errors.add(
             "name",
             "minLength",

@@ -94,6 +94,29 @@ fn required_string(doc: &Map<String, Value>, field: &str, errors: &mut Errors) -
     }
 }
 
+/// Longest `name` accepted (Kazoo's account schema bound, applied to webhooks too).
+pub(crate) const MAX_NAME_CHARS: usize = 128;
+/// Longest webhook `uri` accepted.
+pub(crate) const MAX_URI_CHARS: usize = 2048;
+
+/// A text a person reads back (a name): bounded, without control characters.
+pub(crate) fn check_text(field: &str, value: &str, max: usize, errors: &mut Errors) {
+    let chars = value.chars().count();
+    if chars > max {
+        errors.add(
+            field,
+            "maxLength",
+            json!({"message": format!("String must not be more than {max} characters"), "target": max, "cause": chars}),
+        );
+    } else if value.chars().any(char::is_control) {
+        errors.add(
+            field,
+            "wrong_format",
+            json!({"message": "Field is not in the correct format", "value": value, "format": "text without control characters"}),
+        );
+    }
+}
+
 /// An optional string field restricted to `allowed`, defaulted when missing.
 fn string_enum(
     doc: &mut Map<String, Value>,
@@ -206,8 +229,20 @@ impl Validator {
     ) -> Result<Map<String, Value>, ApiError> {
         strip_private(&mut doc);
         let mut errors = Errors::default();
-        required_string(&doc, "name", &mut errors);
-        let uri = required_string(&doc, "uri", &mut errors);
+        if let Some(name) = required_string(&doc, "name", &mut errors) {
+            check_text("name", &name, MAX_NAME_CHARS, &mut errors);
+        }
+        let uri = required_string(&doc, "uri", &mut errors).filter(|u| {
+            let long = u.chars().count() > MAX_URI_CHARS;
+            if long {
+                errors.add(
+                    "uri",
+                    "maxLength",
+                    json!({"message": format!("String must not be more than {MAX_URI_CHARS} characters"), "target": MAX_URI_CHARS}),
+                );
+            }
+            !long
+        });
         let hook = required_string(&doc, "hook", &mut errors);
         if let Some(hook) = &hook {
             if !catalog::is_known_hook(hook) {

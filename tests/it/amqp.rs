@@ -172,13 +172,7 @@ impl Bus {
         for _ in 0..10_000 {
             let got = self
                 .channel
-                .basic_get(
-                    queue.into(),
-                    BasicGetOptions {
-                        no_ack: true,
-                        ..BasicGetOptions::default()
-                    },
-                )
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
                 .await
                 .unwrap();
             match got {
@@ -354,7 +348,7 @@ async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
     };
     let (queue, dead) = (unique("it-amqp-q"), unique("it-amqp-dead"));
     let _cleanup = QueueGuard::new(&[&queue, &dead]);
-    let (d, account, rx) = setup(&queue, &dead, &[]).await;
+    let (_d, account, rx) = setup(&queue, &dead, &[]).await;
     bus.wait_for_consumer(&queue).await;
 
     let call = format!("{}.with-a-dot", unique("call"));
@@ -460,7 +454,7 @@ async fn malformed_messages_are_dead_lettered_and_the_stream_goes_on() {
     };
     let (queue, dead) = (unique("it-amqp-q"), unique("it-amqp-dead"));
     let _cleanup = QueueGuard::new(&[&queue, &dead]);
-    let (d, account, rx) = setup(&queue, &dead, &[]).await;
+    let (_d, account, rx) = setup(&queue, &dead, &[]).await;
     bus.wait_for_consumer(&queue).await;
 
     let call = unique("call");
@@ -502,7 +496,7 @@ async fn closing_the_daemons_connection_mid_stream_loses_nothing() {
     };
     let (queue, dead) = (unique("it-amqp-q"), unique("it-amqp-dead"));
     let _cleanup = QueueGuard::new(&[&queue, &dead]);
-    let (d, account, rx) = setup(&queue, &dead, &[]).await;
+    let (_d, account, rx) = setup(&queue, &dead, &[]).await;
     bus.wait_for_consumer(&queue).await;
     let Some(before) = daemon_connections(&queue) else {
         eprintln!("SKIPPED: rabbitmqctl cannot list connections here");
@@ -595,7 +589,7 @@ async fn kill_9_with_unacked_messages_loses_nothing() {
             .unwrap_or(0);
         assert!(unacked > 0, "messages were unacked when the daemon died");
     }
-    let d = d.crash_and_restart(&flags(&queue, &dead, &[]));
+    let _d = d.crash_and_restart(&flags(&queue, &dead, &[]));
     let ids = wait_unique(&rx, N, Duration::from_secs(90)).await;
     assert_eq!(ids.len(), N);
 }

@@ -14,6 +14,7 @@ mod crash;
 mod delivery;
 mod durability;
 mod envelope;
+mod hostile;
 mod loadtest;
 mod restart;
 mod shutdown;

@@ -201,6 +201,44 @@ impl Client {
             .await
     }
 
+    /// Like [`Client::send_raw`], but a connection the daemon closes early (as it may
+    /// after answering 413 to a body it will not read) is `None`, not a panic.
+    pub async fn try_send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Option<Resp> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        // A fresh connection each time: one the daemon closed early must not be reused.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let mut req = http
+            .request(method, format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(30))
+            .body(body);
+        if let Some(token) = &self.token {
+            req = req.header("X-Auth-Token", token);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let response = req.send().await.ok()?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.ok()?;
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:?}"));
+        Some(Resp {
+            status,
+            body,
+            headers,
+        })
+    }
+
     /// Sends raw bytes with the given content type (or none).
     pub async fn send_raw(
         &self,

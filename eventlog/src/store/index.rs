@@ -314,7 +314,7 @@ pub(super) fn rebuild(db: &DB, indexer: &Indexer) -> Result<u64, LogError> {
         }
         families.put(&mut batch, seq, &keys);
         records += 1;
-        if records % REBUILD_CHUNK == 0 {
+        if records.is_multiple_of(REBUILD_CHUNK) {
             db.write(std::mem::take(&mut batch))?;
             claimed.clear();
             info!(records, seq, "event log: building indexes");

@@ -682,3 +682,101 @@ fn index_keys_are_length_prefixed_and_end_with_the_seq() {
         );
     });
 }
+
+#[test]
+fn a_refused_append_does_not_claim_its_unique_keys_in_the_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    // The test indexer, but one that panics on token 666.
+    let base = indexer();
+    let indexer: Indexer = Arc::new(move |event: &Event| match event {
+        Event::TokenIssued {
+            expires_at: 666, ..
+        } => panic!("indexer bug"),
+        other => base(other),
+    });
+    let (entered_tx, entered_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(Some((entered_tx, release_rx))));
+    let hook: CommitHook = Arc::new(move |_: &Record| {
+        let first = gate.lock().unwrap().take();
+        if let Some((entered, release)) = first {
+            entered.send(()).unwrap();
+            release
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap();
+        }
+    });
+    let log = EventLog::open_with(
+        dir.path(),
+        OpenOptions {
+            on_commit: Some(hook),
+            indexer: Some(indexer),
+        },
+    )
+    .unwrap();
+    let first = std::thread::spawn({
+        let log = log.clone();
+        move || log.append_blocking(vec![ev(0)])
+    });
+    entered_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    // Queued behind the first batch, in this order (most likely): the refused append
+    // offers call-9 first, the good one after it.
+    let refused = std::thread::spawn({
+        let log = log.clone();
+        move || log.append_blocking(vec![call(9, &account(), "x"), ev(666)])
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let good = std::thread::spawn({
+        let log = log.clone();
+        move || log.append_blocking(vec![call(9, &account(), "x")])
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    release_tx.send(()).unwrap();
+
+    first.join().unwrap().unwrap();
+    assert!(matches!(refused.join().unwrap(), Err(LogError::Encode(_))));
+    assert_eq!(seqs(&good.join().unwrap().unwrap()), [2]);
+    assert_eq!(call_ns(&log), [9]);
+    assert_eq!(log.unique_seq(&call_key(9)).unwrap(), Some(2));
+}
+
+#[test]
+fn rebuild_indexes_while_appends_run_keeps_indexes_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_indexed(dir.path());
+    let a = account();
+    log.append_blocking((0..500).map(|n| call(n, &a, "x")).collect())
+        .unwrap();
+    let writers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let a = account();
+                let mut appended = 0;
+                for i in 0..50u64 {
+                    // Every writer offers calls 450..=649: half are stored already.
+                    let n = 450 + (i * 4 + t) % 200;
+                    appended += log.append_blocking(vec![call(n, &a, "x")]).unwrap().len();
+                }
+                appended
+            })
+        })
+        .collect();
+    let rebuilt = log.rebuild_indexes().unwrap();
+    assert!(rebuilt >= 500, "{rebuilt} records indexed");
+    let appended: usize = writers.into_iter().map(|h| h.join().unwrap()).sum();
+
+    let mut ns = call_ns(&log);
+    let total = ns.len();
+    ns.sort_unstable();
+    ns.dedup();
+    assert_eq!(ns.len(), total, "a call was stored twice");
+    assert_eq!(total, 500 + appended);
+    assert_eq!(log.verify_indexes().unwrap(), log.last_seq());
+    assert_eq!(
+        scan(&log, BY_HOOK, "x", None, true),
+        (1..=log.last_seq()).collect::<Vec<_>>()
+    );
+}
