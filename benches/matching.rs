@@ -10,7 +10,7 @@
 //!   all 10,000 hooks (the same mix).
 //! - `matching/one_account_10k/all_match`: 10,000 hooks that all match (every id is
 //!   cloned into the result).
-//! - `encode/form_encode/channel_destroy`: `form_encode` of a 27-key `channel_destroy`
+//! - `encode/form_encode/channel_destroy`: `form_encode` of a 28-key `channel_destroy`
 //!   payload with nested `custom_channel_vars`.
 //! - `encode/build_request/{json,form,get}`: the whole request for that payload.
 //!

@@ -58,7 +58,7 @@ impl AppState {
         figures: HealthFigures,
     ) -> Self {
         let node = format!("piston-webhooks@{}", config.listen);
-        let ingest = Ingest::new(log.clone(), Arc::clone(&registry));
+        let ingest = Ingest::new(log.clone());
         AppState {
             inner: Arc::new(Shared {
                 registry,
@@ -98,6 +98,21 @@ impl AppState {
             }
             _ => None,
         }
+    }
+
+    /// Sequences indexed under (`index`, `key`) in the log, from `start`, in order.
+    pub(crate) fn scan_index(
+        &self,
+        index: eventlog::IndexId,
+        key: &[u8],
+        start: Option<u64>,
+        ascending: bool,
+        limit: usize,
+    ) -> Result<Vec<u64>, ApiError> {
+        Ok(self
+            .inner
+            .log
+            .scan_index(index, key, start, ascending, limit)?)
     }
 
     /// Appends events durably; they are applied to the registry before this returns.

@@ -78,16 +78,20 @@ impl Daemon {
         let router_slot: Arc<OnceLock<ActorRef<RouterMsg>>> = Arc::new(OnceLock::new());
         let hook_registry = Arc::clone(&registry);
         let hook_router = Arc::clone(&router_slot);
-        let log = EventLog::open(
-            &config.data_dir.join("eventlog"),
-            Some(Arc::new(move |record: &eventlog::Record| {
-                let effects = hook_registry.write().apply(record);
-                if !effects.is_empty() {
-                    if let Some(router) = hook_router.get() {
-                        let _ = router.cast(RouterMsg::Effects(effects));
-                    }
+        let on_commit: eventlog::CommitHook = Arc::new(move |record: &eventlog::Record| {
+            let effects = hook_registry.write().apply(record);
+            if !effects.is_empty() {
+                if let Some(router) = hook_router.get() {
+                    let _ = router.cast(RouterMsg::Effects(effects));
                 }
-            })),
+            }
+        });
+        let log = EventLog::open_with(
+            &config.data_dir.join("eventlog"),
+            eventlog::OpenOptions {
+                on_commit: Some(on_commit),
+                indexer: Some(actors::index::indexer()),
+            },
         )?;
         let snapshot_seq = load_snapshot(&log, &registry);
         let replayed = {
@@ -158,7 +162,7 @@ impl Daemon {
         // Kazoo's call events from RabbitMQ, when configured: beside HTTP ingest, through
         // the same validation and durable append.
         let amqp = amqp::AmqpSettings::from_config(&self.config).map(|settings| {
-            let ingest = ingest::Ingest::new(self.log.clone(), Arc::clone(&self.registry));
+            let ingest = ingest::Ingest::new(self.log.clone());
             amqp::AmqpConsumer::spawn(settings, ingest)
         });
         let (housekeeping_stop, housekeeping_rx) = tokio::sync::watch::channel(false);

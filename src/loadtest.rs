@@ -446,6 +446,7 @@ async fn drive(
     }
     progress.finish();
     let daemon_memory = own.and_then(daemon::OwnDaemon::memory);
+    let loadtest_cpu_seconds = daemon::cpu_seconds("self");
 
     // Reconcile.
     let records = state.take_records();
@@ -559,6 +560,7 @@ async fn drive(
             receiver_unidentified: state.unidentified.load(Ordering::Relaxed),
         },
         daemon: daemon_memory,
+        loadtest_cpu_seconds,
         baseline,
         per_second: series.build(),
     })

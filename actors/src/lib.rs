@@ -7,6 +7,7 @@
 pub mod client;
 pub mod delivery;
 pub mod form;
+pub mod index;
 pub mod matching;
 pub mod registry;
 pub mod router;

@@ -156,11 +156,6 @@ pub struct Registry {
     webhooks_by_account: HashMap<AccountId, BTreeSet<WebhookId>>,
     /// Deliveries not finished yet, by webhook then event sequence.
     pending: BTreeMap<(WebhookId, u64), PendingDelivery>,
-    /// Every accepted event id, for producer retries of the same event.
-    event_ids: HashMap<EventId, u64>,
-    /// Sequences of `DeliveryAttempted` records, in log order.
-    attempts_by_account: HashMap<AccountId, Vec<u64>>,
-    attempts_by_hook: HashMap<WebhookId, Vec<u64>>,
     last_seq: u64,
 }
 
@@ -307,10 +302,8 @@ impl Registry {
                 hook_event,
                 payload,
             } => {
-                if self.event_ids.contains_key(event_id) {
-                    return effects; // a producer's retry of an event already accepted
-                }
-                self.event_ids.insert(event_id.clone(), record.seq);
+                // No duplicate check here: the log's writer skips an event whose id is
+                // already in the log (a unique key, see `index`), atomically.
                 let payload = object_or_empty(payload);
                 let matched = self.matching_hooks(account_id, hook_event, &payload);
                 if matched.is_empty() {
@@ -336,7 +329,7 @@ impl Registry {
                     effects.push(Effect::Deliver(delivery));
                 }
             }
-            Event::DeliveryAttempted(attempt) => self.record_attempt(record.seq, now, attempt),
+            Event::DeliveryAttempted(attempt) => self.record_attempt(now, attempt),
             Event::WebhookAutoDisabled {
                 account_id,
                 webhook_id,
@@ -353,35 +346,14 @@ impl Registry {
                     }
                 }
             }
-            Event::LogPruned { cut_seq, .. } => {
-                // Retention removed the call events and attempts up to the cut: forget
-                // what pointed at them (pending deliveries were kept by the pruner).
-                let cut = *cut_seq;
-                self.event_ids.retain(|_, seq| *seq > cut);
-                for seqs in self
-                    .attempts_by_account
-                    .values_mut()
-                    .chain(self.attempts_by_hook.values_mut())
-                {
-                    let keep_from = seqs.partition_point(|s| *s <= cut);
-                    seqs.drain(..keep_from);
-                }
-                self.attempts_by_account.retain(|_, v| !v.is_empty());
-                self.attempts_by_hook.retain(|_, v| !v.is_empty());
-            }
+            // Retention removed call events and attempts the registry no longer
+            // refers to (the pruner keeps events with pending deliveries).
+            Event::LogPruned { .. } => {}
         }
         effects
     }
 
-    fn record_attempt(&mut self, seq: u64, now: u64, attempt: &Attempt) {
-        self.attempts_by_account
-            .entry(attempt.account_id.clone())
-            .or_default()
-            .push(seq);
-        self.attempts_by_hook
-            .entry(attempt.webhook_id.clone())
-            .or_default()
-            .push(seq);
+    fn record_attempt(&mut self, now: u64, attempt: &Attempt) {
         if attempt.result == AttemptResult::Failure {
             if let Some(hook) = self.webhooks.get_mut(&attempt.webhook_id) {
                 if hook.recent_failures.len() == MAX_RECENT_FAILURES {
@@ -544,25 +516,6 @@ impl Registry {
     /// Number of deliveries not finished yet.
     pub fn pending_count(&self) -> usize {
         self.pending.len()
-    }
-
-    /// Whether an event id was already accepted.
-    pub fn event_seen(&self, event_id: &EventId) -> bool {
-        self.event_ids.contains_key(event_id)
-    }
-
-    /// Sequences of an account's attempt records (hooks it owns), oldest first.
-    pub fn attempts_of_account(&self, account: &AccountId) -> &[u64] {
-        self.attempts_by_account
-            .get(account)
-            .map_or(&[], Vec::as_slice)
-    }
-
-    /// Sequences of a webhook's attempt records, oldest first.
-    pub fn attempts_of_hook(&self, webhook: &WebhookId) -> &[u64] {
-        self.attempts_by_hook
-            .get(webhook)
-            .map_or(&[], Vec::as_slice)
     }
 
     /// The master (root) account, once created.

@@ -46,10 +46,25 @@ pub(crate) fn channel_create_payload(account: &AccountId, n: u64) -> Map<String,
     map
 }
 
-/// A `channel_destroy` payload like Kazoo's: 27 top-level keys, with nested
+/// A `channel_destroy` payload like Kazoo's: 28 top-level keys, with nested
 /// `custom_channel_vars` (and an object and a list inside it).
 pub(crate) fn channel_destroy_payload(account: &AccountId, n: u64) -> Map<String, Value> {
-    let Value::Object(map) = json!({
+    let custom_channel_vars = json!({
+        "account_id": account.as_str(),
+        "authorizing_id": "c9b37fb174eed0b2d30a4b6572d6ca63",
+        "authorizing_type": "device",
+        "bridge_id": "7c1d5e0a-3b92-4f6e-9a1d-2e8b5c4f9a11",
+        "call_interaction_id": "63931219201-4ab1c2d3",
+        "channel_authorized": true,
+        "ecallmgr_node": "ecallmgr@fs1.acme.example.net",
+        "global_resource": false,
+        "owner_id": "afaebf94e9d73d04e0e661e9148e7d89",
+        "realm": "acme.sip.example.net",
+        "username": "user_reception 1001",
+        "media_names": ["vm-greeting", "hold music/1"],
+        "caller_screen": {"enabled": false, "name": "Front desk & co", "tags": ["vip", "support"]},
+    });
+    let Value::Object(mut map) = json!({
         "hook_event": "channel_destroy",
         "account_id": account.as_str(),
         "call_id": format!("e3a4b5c6-d7e8-4f90-a1b2-{n:012}"),
@@ -77,24 +92,10 @@ pub(crate) fn channel_destroy_payload(account: &AccountId, n: u64) -> Map<String
         "duration_seconds": 50,
         "ringing_seconds": 5,
         "billing_seconds": 45,
-        "custom_channel_vars": {
-            "account_id": account.as_str(),
-            "authorizing_id": "c9b37fb174eed0b2d30a4b6572d6ca63",
-            "authorizing_type": "device",
-            "bridge_id": "7c1d5e0a-3b92-4f6e-9a1d-2e8b5c4f9a11",
-            "call_interaction_id": "63931219201-4ab1c2d3",
-            "channel_authorized": true,
-            "ecallmgr_node": "ecallmgr@fs1.acme.example.net",
-            "global_resource": false,
-            "owner_id": "afaebf94e9d73d04e0e661e9148e7d89",
-            "realm": "acme.sip.example.net",
-            "username": "user_reception 1001",
-            "media_names": ["vm-greeting", "hold music/1"],
-            "caller_screen": {"enabled": false, "name": "Front desk & co", "tags": ["vip", "support"]},
-        },
     }) else {
         unreachable!("a JSON object literal")
     };
+    map.insert("custom_channel_vars".to_owned(), custom_channel_vars);
     map
 }
 

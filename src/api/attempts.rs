@@ -1,20 +1,26 @@
 //! Delivery attempts: `GET /v2/accounts/{A}/webhooks/attempts` and
 //! `GET /v2/accounts/{A}/webhooks/{ID}/attempts`, newest first by log order, paged.
 //!
-//! The registry indexes attempt records by sequence; the items are read from the log as
-//! the page is built, so only what a page shows (plus filtered-out items) is read.
+//! The log indexes attempt records on disk by hook owner and by webhook (see
+//! `actors::index`); a page walks that index from its start key in chunks and reads only
+//! the records it shows (plus those a filter skips), however many attempts exist.
 
 use axum::extract::{Path, State};
-use eventlog::{AttemptResult, Event};
+use eventlog::{AttemptResult, Event, IndexId};
 use serde_json::{json, Value};
+
+use actors::index::{ATTEMPTS_BY_ACCOUNT, ATTEMPTS_BY_HOOK};
 
 use super::auth::{webhook_in, Caller};
 use super::body::QueryPairs;
 use super::envelope::Reply;
 use super::error::ApiError;
-use super::listing::ListQuery;
+use super::listing::{ListQuery, PageInfo};
 use super::AppState;
 use crate::clock;
+
+/// Index entries read per step while a page fills.
+const SCAN_CHUNK: usize = 256;
 
 /// Sequence numbers as fixed-width keys, so that key order is log order.
 fn seq_key(seq: u64) -> String {
@@ -22,7 +28,7 @@ fn seq_key(seq: u64) -> String {
 }
 
 /// The attempt item of one `DeliveryAttempted` record.
-fn attempt_item(state: &AppState, seq: u64) -> Option<(String, Value, Value)> {
+fn attempt_item(state: &AppState, seq: u64) -> Option<Value> {
     let record = state.read_record(seq)?;
     let Event::DeliveryAttempted(a) = record.event else {
         return None;
@@ -50,22 +56,60 @@ fn attempt_item(state: &AppState, seq: u64) -> Option<(String, Value, Value)> {
             }
         }
     }
-    Some((seq_key(seq), item.clone(), item))
+    Some(item)
 }
 
-fn list(state: &AppState, seqs: &[u64], query: &QueryPairs) -> Reply {
+/// One page of the attempts indexed under (`index`, `key`).
+fn list(
+    state: &AppState,
+    index: IndexId,
+    key: &[u8],
+    query: &QueryPairs,
+) -> Result<Reply, ApiError> {
     let query = ListQuery::from_query(query);
-    // Cut at the start key first (the sequences are sorted), so a deep page does not read
-    // the records before it; records are then read lazily, as the page fills.
-    let start = query.start_key().and_then(|k| k.parse::<u64>().ok());
-    let seqs = match (start, query.ascending(true)) {
-        (Some(s), true) => &seqs[seqs.partition_point(|q| *q < s)..],
-        (Some(s), false) => &seqs[..seqs.partition_point(|q| *q <= s)],
-        (None, _) => seqs,
+    let ascending = query.ascending(true);
+    let limit = query.page_limit();
+    let mut cursor = query.start_key().and_then(|k| k.parse::<u64>().ok());
+    let mut items = Vec::new();
+    let mut first_key = None;
+    let mut next_start_key = None;
+    'scan: loop {
+        let seqs = state.scan_index(index, key, cursor, ascending, SCAN_CHUNK)?;
+        let exhausted = seqs.len() < SCAN_CHUNK;
+        for seq in &seqs {
+            let Some(item) = attempt_item(state, *seq) else {
+                continue;
+            };
+            if !query.matches(&item) {
+                continue;
+            }
+            if items.len() == limit {
+                next_start_key = Some(seq_key(*seq));
+                break 'scan;
+            }
+            first_key.get_or_insert_with(|| seq_key(*seq));
+            items.push(item);
+        }
+        match seqs.last() {
+            Some(last) if !exhausted => {
+                cursor = if ascending {
+                    last.checked_add(1)
+                } else {
+                    last.checked_sub(1)
+                };
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    let page = PageInfo {
+        page_size: items.len(),
+        start_key: first_key,
+        next_start_key,
     };
-    let items = seqs.iter().filter_map(|seq| attempt_item(state, *seq));
-    let (data, page) = query.page(items, true);
-    Reply::ok(Value::Array(data)).paged(page)
+    Ok(Reply::ok(Value::Array(items)).paged(page))
 }
 
 /// `GET /v2/accounts/{A}/webhooks/attempts`.
@@ -75,12 +119,8 @@ pub(crate) async fn list_account_attempts(
     Path(account): Path<String>,
     query: QueryPairs,
 ) -> Result<Reply, ApiError> {
-    let seqs = {
-        let registry = state.registry();
-        let id = caller.authorize(&registry, &account)?;
-        registry.attempts_of_account(&id).to_vec()
-    };
-    Ok(list(&state, &seqs, &query))
+    let id = caller.authorize(&state.registry(), &account)?;
+    list(&state, ATTEMPTS_BY_ACCOUNT, id.as_str().as_bytes(), &query)
 }
 
 /// `GET /v2/accounts/{A}/webhooks/{ID}/attempts`.
@@ -90,11 +130,15 @@ pub(crate) async fn list_webhook_attempts(
     Path((account, webhook)): Path<(String, String)>,
     query: QueryPairs,
 ) -> Result<Reply, ApiError> {
-    let seqs = {
+    let hook_id = {
         let registry = state.registry();
         let id = caller.authorize(&registry, &account)?;
-        let hook = webhook_in(&registry, &id, &webhook)?;
-        registry.attempts_of_hook(&hook.id).to_vec()
+        webhook_in(&registry, &id, &webhook)?.id.clone()
     };
-    Ok(list(&state, &seqs, &query))
+    list(
+        &state,
+        ATTEMPTS_BY_HOOK,
+        hook_id.as_str().as_bytes(),
+        &query,
+    )
 }

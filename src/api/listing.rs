@@ -78,6 +78,11 @@ impl ListQuery {
         q
     }
 
+    /// How many items a page holds (`usize::MAX` with `paginate=false`).
+    pub(crate) fn page_limit(&self) -> usize {
+        self.page_size.unwrap_or(usize::MAX)
+    }
+
     /// The `start_key` asked for.
     pub(crate) fn start_key(&self) -> Option<&str> {
         self.start_key.as_deref()

@@ -114,6 +114,7 @@ impl OwnDaemon {
             pid: self.pid,
             rss_kib: status_kib(&status, "VmRSS")?,
             peak_rss_kib: status_kib(&status, "VmHWM"),
+            cpu_seconds: cpu_seconds(&self.pid.to_string()),
         })
     }
 
@@ -134,6 +135,22 @@ impl OwnDaemon {
             tracing::warn!(pid = self.pid, "the daemon did not exit within 10 s");
         }
     }
+}
+
+/// User plus system CPU time of `/proc/{pid}/stat` (`self` for this process), in
+/// seconds (Linux's `USER_HZ` is 100 on every architecture it runs on).
+pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&stat)
+}
+
+/// The `utime + stime` of a `/proc/PID/stat` line, in seconds.
+pub(crate) fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// A `Key:   123 kB` value of `/proc/PID/status`, in KiB.

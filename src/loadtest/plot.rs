@@ -43,6 +43,7 @@ fn draw(path: &Path, series: &[Second], title: &str) -> Result<(), String> {
         .configure_mesh()
         .x_desc("seconds since the load started")
         .y_desc("per second")
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()
         .map_err(|e| err(&e))?;
     chart
@@ -87,6 +88,13 @@ fn draw(path: &Path, series: &[Second], title: &str) -> Result<(), String> {
         .configure_mesh()
         .x_desc("seconds since the load started")
         .y_desc("ms")
+        .y_label_formatter(&|v| {
+            if max_p99 < 10.0 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.0}")
+            }
+        })
         .draw()
         .map_err(|e| err(&e))?;
     chart

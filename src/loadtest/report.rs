@@ -260,6 +260,8 @@ pub(crate) struct DaemonMemory {
     pub pid: u32,
     pub rss_kib: u64,
     pub peak_rss_kib: Option<u64>,
+    /// User + system CPU the daemon used since it started.
+    pub cpu_seconds: Option<f64>,
 }
 
 /// The bare-reqwest ceiling.
@@ -291,6 +293,9 @@ pub(crate) struct Report {
     pub drain_timed_out: bool,
     pub errors: Errors,
     pub daemon: Option<DaemonMemory>,
+    /// User + system CPU this load-test process (receiver, senders) used until the end
+    /// of the drain: it shares the machine with the daemon.
+    pub loadtest_cpu_seconds: Option<f64>,
     pub baseline: Option<Baseline>,
     pub per_second: Vec<Second>,
 }
@@ -390,12 +395,21 @@ impl Report {
         if let Some(d) = &self.daemon {
             let _ = writeln!(
                 out,
-                "  daemon       pid {}, RSS {:.1} MiB at the end{}",
+                "  daemon       pid {}, RSS {:.1} MiB at the end{}{}",
                 d.pid,
                 d.rss_kib as f64 / 1024.0,
                 d.peak_rss_kib
                     .map(|p| format!(" (peak {:.1} MiB)", p as f64 / 1024.0))
+                    .unwrap_or_default(),
+                d.cpu_seconds
+                    .map(|c| format!(", {c:.1} CPU s"))
                     .unwrap_or_default()
+            );
+        }
+        if let Some(c) = self.loadtest_cpu_seconds {
+            let _ = writeln!(
+                out,
+                "  load tool    {c:.1} CPU s (senders and receiver, same machine)"
             );
         }
         if let Some(b) = &self.baseline {
