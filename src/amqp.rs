@@ -64,6 +64,8 @@ pub struct AmqpSettings {
     pub dead_letter: String,
     pub prefetch: u16,
     pub batch_wait: Duration,
+    /// Larger messages are dead-lettered (`--max-body-bytes`, as for HTTP ingest).
+    pub max_message_bytes: usize,
 }
 
 impl std::fmt::Debug for AmqpSettings {
@@ -74,6 +76,7 @@ impl std::fmt::Debug for AmqpSettings {
             .field("dead_letter", &self.dead_letter)
             .field("prefetch", &self.prefetch)
             .field("batch_wait", &self.batch_wait)
+            .field("max_message_bytes", &self.max_message_bytes)
             .finish()
     }
 }
@@ -87,6 +90,7 @@ impl AmqpSettings {
             dead_letter: config.amqp_dead_letter.clone(),
             prefetch: config.amqp_prefetch,
             batch_wait: BATCH_WAIT,
+            max_message_bytes: config.max_body_bytes,
         })
     }
 }
@@ -329,7 +333,7 @@ async fn consume(
                 Err(_) => break,
             }
         }
-        handle_batch(&channel, ingest, counters, batch).await?;
+        handle_batch(&channel, ingest, counters, settings, batch).await?;
         if reported.elapsed() >= REPORT_EVERY {
             let now = counters.snapshot();
             if now != last_report {
@@ -424,6 +428,7 @@ async fn handle_batch(
     channel: &Channel,
     ingest: &Ingest,
     counters: &Counters,
+    settings: &AmqpSettings,
     batch: Vec<Delivery>,
 ) -> Result<(), SessionError> {
     Counters::add(&counters.received, batch.len() as u64);
@@ -431,6 +436,16 @@ async fn handle_batch(
     let mut events = Vec::with_capacity(batch.len());
     let mut with_events: Vec<&Delivery> = Vec::with_capacity(batch.len());
     for delivery in &batch {
+        if delivery.data.len() > settings.max_message_bytes {
+            let error = format!(
+                "message of {} bytes is larger than --max-body-bytes ({})",
+                delivery.data.len(),
+                settings.max_message_bytes
+            );
+            dead_letter(channel, counters, delivery, &error).await?;
+            rejected.insert(delivery.delivery_tag);
+            continue;
+        }
         match mapping::map_message(&delivery.data) {
             Ok(Mapped::Event(event)) => {
                 events.push(event);
