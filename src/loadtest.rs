@@ -451,9 +451,13 @@ async fn drive(
     // Reconcile.
     let records = state.take_records();
     let mut latency = report::new_histogram(3)?;
+    let mut from_accept = report::new_histogram(3)?;
+    let mut delivered_before_accept = 0u64;
+    let mut ingest = report::new_histogram(3)?;
     let mut series = SeriesBuilder::new(outcome.start_us)?;
-    for &(at, n) in &outcome.accepts {
-        series.accepted(at, n);
+    for batch in &outcome.accepts {
+        series.accepted(batch.accepted_us, batch.events);
+        ingest.saturating_record(batch.accepted_us.saturating_sub(batch.sent_us).max(1));
     }
     let mut last_receipt_us = outcome.start_us;
     let expected_pairs = load_state.accepted_events().flat_map(|event| {
@@ -463,9 +467,17 @@ async fn drive(
             .map(move |&hook| receiver::pair_key(event32, hook))
     });
     let reconciliation = report::reconcile(expected_pairs, &records, |key, record| {
-        let sent = load_state.sent_us(u64::from(receiver::event_of(key)));
-        let latency_us = record.first_ok_us.saturating_sub(sent).max(1);
+        let event = u64::from(receiver::event_of(key));
+        let latency_us = record
+            .first_ok_us
+            .saturating_sub(load_state.sent_us(event))
+            .max(1);
         latency.saturating_record(latency_us);
+        let accepted_us = load_state.accepted_us(event);
+        if record.first_ok_us < accepted_us {
+            delivered_before_accept += 1;
+        }
+        from_accept.saturating_record(record.first_ok_us.saturating_sub(accepted_us).max(1));
         series.delivered(record.first_ok_us, latency_us);
         last_receipt_us = last_receipt_us.max(record.first_ok_us);
     });
@@ -552,6 +564,9 @@ async fn drive(
         deliveries,
         latency_ms: Latency::from_histogram(&latency),
         latency_measured_from: "send of the POST /v2/events carrying the event",
+        latency_from_accept_ms: Latency::from_histogram(&from_accept),
+        delivered_before_accept,
+        ingest_ms: Latency::from_histogram(&ingest),
         reconciliation,
         complete,
         drain_timed_out,

@@ -95,12 +95,12 @@ pub(crate) async fn create_token(
         Some(Value::String(_)) | None | Some(Value::Null) => {
             let mut errors = Errors::default();
             errors.required("api_key", &Value::Object(data.clone()));
-            return Err(ApiError::Validation(errors_into_map(errors)));
+            return Err(errors.into_error());
         }
         Some(other) => {
             let mut errors = Errors::default();
             errors.wrong_type("api_key", "string", other);
-            return Err(ApiError::Validation(errors_into_map(errors)));
+            return Err(errors.into_error());
         }
     };
     let (account_id, account_name) = {
@@ -125,11 +125,4 @@ pub(crate) async fn create_token(
         "expires_at": clock::gregorian_secs(expires_at * 1000),
     }))
     .with_auth_token(token))
-}
-
-fn errors_into_map(errors: Errors) -> serde_json::Map<String, Value> {
-    match errors.into_result() {
-        Err(ApiError::Validation(map)) => map,
-        _ => serde_json::Map::new(),
-    }
 }

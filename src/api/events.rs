@@ -8,7 +8,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::body::CrossbarBody;
@@ -33,10 +33,7 @@ pub(crate) async fn ingest_events(
         other => {
             let mut errors = Errors::default();
             errors.wrong_type("data", "object or array of objects", &other);
-            return Err(errors
-                .into_result()
-                .err()
-                .unwrap_or(ApiError::Validation(Map::new())));
+            return Err(errors.into_error());
         }
     };
     if events.is_empty() {

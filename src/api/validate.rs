@@ -50,6 +50,11 @@ impl Errors {
         );
     }
 
+    /// The 400 validation error carrying these failures.
+    pub(crate) fn into_error(self) -> ApiError {
+        ApiError::Validation(self.0)
+    }
+
     /// `Ok(())` when nothing failed, the 400 validation error otherwise.
     pub(crate) fn into_result(self) -> Result<(), ApiError> {
         if self.0.is_empty() {

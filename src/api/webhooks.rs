@@ -161,7 +161,7 @@ fn chosen_id(state: &AppState, data: &Map<String, Value>) -> Result<WebhookId, A
                     "wrong_format",
                     json!({"message": "Field is not in the correct format", "value": s, "format": "32 lowercase hex characters"}),
                 );
-                validation(errors)
+                errors.into_error()
             })?;
             if state.registry().webhook(&id).is_some() {
                 return Err(ApiError::Conflict(format!("webhook {id} already exists")));
@@ -171,15 +171,8 @@ fn chosen_id(state: &AppState, data: &Map<String, Value>) -> Result<WebhookId, A
         Some(other) => {
             let mut errors = Errors::default();
             errors.wrong_type("id", "string", other);
-            Err(validation(errors))
+            Err(errors.into_error())
         }
-    }
-}
-
-fn validation(errors: Errors) -> ApiError {
-    match errors.into_result() {
-        Err(e) => e,
-        Ok(()) => ApiError::Validation(Map::new()),
     }
 }
 

@@ -1,9 +1,10 @@
 //! The load: `--events` events in batches of `--batch` to `POST /v2/events`, from
 //! `--concurrency` tasks, paced by a token bucket at `--rate`, stopped by `--duration`.
 //!
-//! Each event's send time (when the POST carrying it started) is kept by event index;
-//! latency is measured from it, because a delivery may reach the receiver before the 202
-//! that acknowledges its batch is back.
+//! Each event's send time (when the POST carrying it started) and accept time (when its
+//! 202 came back) are kept by event index. The main latency is measured from the send,
+//! because a delivery may reach the receiver before the 202 that acknowledges its batch
+//! is back; the report also gives it from the 202, and the POST round trip itself.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,14 +52,22 @@ pub(crate) struct ApiErrors {
 /// Per-event and live state, shared with the receiver's progress and the report.
 pub(crate) struct LoadState {
     sent_us: Vec<AtomicU64>,
+    accepted_us: Vec<AtomicU64>,
     status: Vec<AtomicU8>,
     /// Events sent so far (live).
     pub sent: AtomicU64,
     /// Events accepted so far (live).
     pub accepted: AtomicU64,
     errors: Mutex<ApiErrors>,
-    /// `(time the 202 came back, events)` per accepted batch.
-    accepts: Mutex<Vec<(u64, u64)>>,
+    accepts: Mutex<Vec<AcceptedBatch>>,
+}
+
+/// One accepted batch: when it was sent, when its 202 came back, how many events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AcceptedBatch {
+    pub sent_us: u64,
+    pub accepted_us: u64,
+    pub events: u64,
 }
 
 impl LoadState {
@@ -66,6 +75,7 @@ impl LoadState {
         let n = usize::try_from(events).unwrap_or(0);
         LoadState {
             sent_us: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            accepted_us: (0..n).map(|_| AtomicU64::new(0)).collect(),
             status: (0..n).map(|_| AtomicU8::new(NOT_SENT)).collect(),
             sent: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
@@ -82,6 +92,14 @@ impl LoadState {
             .map_or(0, |t| t.load(Ordering::Relaxed))
     }
 
+    /// When the 202 of event `n`'s batch came back (µs on the run's clock).
+    pub(crate) fn accepted_us(&self, event: u64) -> u64 {
+        usize::try_from(event)
+            .ok()
+            .and_then(|i| self.accepted_us.get(i))
+            .map_or(0, |t| t.load(Ordering::Relaxed))
+    }
+
     /// The indices of the accepted events.
     pub(crate) fn accepted_events(&self) -> impl Iterator<Item = u64> + '_ {
         self.status
@@ -91,15 +109,20 @@ impl LoadState {
             .map(|(i, _)| i as u64)
     }
 
-    fn mark(&self, lo: u64, hi: u64, state: u8, at_us: Option<u64>) {
+    /// Sets the state of events `lo..hi`, and the time they were sent (`IN_FLIGHT`) or
+    /// accepted (`ACCEPTED`).
+    fn mark(&self, lo: u64, hi: u64, state: u8, at_us: u64) {
+        let times = match state {
+            IN_FLIGHT => Some(&self.sent_us),
+            ACCEPTED => Some(&self.accepted_us),
+            _ => None,
+        };
         for event in lo..hi {
             let Ok(i) = usize::try_from(event) else {
                 continue;
             };
-            if let Some(t) = at_us {
-                if let Some(slot) = self.sent_us.get(i) {
-                    slot.store(t, Ordering::Relaxed);
-                }
+            if let Some(slot) = times.and_then(|t| t.get(i)) {
+                slot.store(at_us, Ordering::Relaxed);
             }
             if let Some(slot) = self.status.get(i) {
                 slot.store(state, Ordering::Relaxed);
@@ -117,8 +140,7 @@ pub(crate) struct LoadOutcome {
     pub sent: u64,
     pub accepted: u64,
     pub errors: ApiErrors,
-    /// `(time the 202 came back, events)` per accepted batch.
-    pub accepts: Vec<(u64, u64)>,
+    pub accepts: Vec<AcceptedBatch>,
     /// Whether `--duration` ended the load before every event was sent.
     pub stopped_by_duration: bool,
 }
@@ -216,27 +238,32 @@ pub(crate) async fn run(
                     }
                 }
                 let body = batch_body(&plan, lo, hi);
-                state.mark(lo, hi, IN_FLIGHT, Some(clock.now_us()));
+                let sent_us = clock.now_us();
+                state.mark(lo, hi, IN_FLIGHT, sent_us);
                 state.sent.fetch_add(hi - lo, Ordering::Relaxed);
                 let outcome = api.post_events(body, timeout).await;
                 let at = clock.now_us();
                 last.fetch_max(at, Ordering::Relaxed);
                 match outcome {
                     PostOutcome::Accepted => {
-                        state.mark(lo, hi, ACCEPTED, None);
+                        state.mark(lo, hi, ACCEPTED, at);
                         state.accepted.fetch_add(hi - lo, Ordering::Relaxed);
-                        state.accepts.lock().push((at, hi - lo));
+                        state.accepts.lock().push(AcceptedBatch {
+                            sent_us,
+                            accepted_us: at,
+                            events: hi - lo,
+                        });
                     }
                     PostOutcome::Refused(status) => {
-                        state.mark(lo, hi, REFUSED, None);
+                        state.mark(lo, hi, REFUSED, at);
                         *state.errors.lock().http.entry(status).or_insert(0) += 1;
                     }
                     PostOutcome::Timeout => {
-                        state.mark(lo, hi, UNCERTAIN, None);
+                        state.mark(lo, hi, UNCERTAIN, at);
                         state.errors.lock().timeouts += 1;
                     }
                     PostOutcome::Transport => {
-                        state.mark(lo, hi, REFUSED, None);
+                        state.mark(lo, hi, REFUSED, at);
                         state.errors.lock().transport += 1;
                     }
                 }

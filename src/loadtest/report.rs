@@ -288,6 +288,14 @@ pub(crate) struct Report {
     /// From the moment the POST carrying the event was sent to the first 2xx receipt.
     pub latency_ms: Latency,
     pub latency_measured_from: &'static str,
+    /// From the moment the 202 of the event's batch came back to the first 2xx receipt
+    /// (0 for deliveries that arrived before the 202).
+    pub latency_from_accept_ms: Latency,
+    /// Pairs delivered before the 202 of their batch came back.
+    pub delivered_before_accept: u64,
+    /// Round trip of the accepted `POST /v2/events` (durable ingest, as the client sees
+    /// it), per batch.
+    pub ingest_ms: Latency,
     pub reconciliation: Reconciliation,
     pub complete: bool,
     pub drain_timed_out: bool,
@@ -359,6 +367,18 @@ impl Report {
             out,
             "  latency      send->receipt ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (mean {:.2}, {} pairs)",
             l.p50, l.p90, l.p99, l.p999, l.max, l.mean, l.count
+        );
+        let a = &self.latency_from_accept_ms;
+        let _ = writeln!(
+            out,
+            "               202->receipt ms:  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  ({} pairs arrived before their 202)",
+            a.p50, a.p90, a.p99, a.p999, a.max, self.delivered_before_accept
+        );
+        let i = &self.ingest_ms;
+        let _ = writeln!(
+            out,
+            "  ingest       POST /v2/events round trip ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  ({} batches)",
+            i.p50, i.p90, i.p99, i.max, i.count
         );
         let _ = writeln!(
             out,

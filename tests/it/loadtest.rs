@@ -100,6 +100,8 @@ fn loadtest_reconciles_every_delivery_and_measures_the_baseline() {
         0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= max,
         "{report}"
     );
+    assert_eq!(u(&report, "/latency_from_accept_ms/count"), 600, "{report}");
+    assert_eq!(u(&report, "/ingest_ms/count"), 4, "{report}");
     assert!(f(&report, "/deliveries/per_second") > 0.0, "{report}");
     assert!(f(&report, "/events/accepted_per_second") > 0.0, "{report}");
     assert!(u(&report, "/daemon/rss_kib") > 0, "{report}");
