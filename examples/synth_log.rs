@@ -1,8 +1,9 @@
 //! Writes a synthetic event log for start-up measurements (BENCHMARKS.md):
-//! `cargo run --release --example synth_log -- DATA_DIR RECORDS`.
+//! `cargo run --release --example synth_log -- DATA_DIR RECORDS [ACCOUNTS [HOOKS_PER_ACCOUNT]]`
+//! (defaults: 100 accounts × 10 webhooks).
 //!
-//! The history looks like production traffic: a master account, 100 accounts with 10
-//! webhooks each, then accepted call events, each followed by the attempts that finish
+//! The history looks like production traffic: a master account, child accounts with
+//! their webhooks, then accepted call events, each followed by the attempts that finish
 //! its deliveries (so the registry ends with nothing pending, as on a healthy system).
 //! Records go through the real log (hash chain, indexes), in synced batches.
 
@@ -39,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         doc: json!({"name": "Master Account"}),
     }];
     let mut hooks: Vec<(AccountId, Vec<WebhookId>)> = Vec::new();
-    for a in 0..100 {
+    for a in 0..accounts {
         let account = AccountId::generate();
         batch.push(Event::AccountCreated {
             account_id: account.clone(),
@@ -48,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             doc: json!({"name": format!("account {a}")}),
         });
         let mut ids = Vec::new();
-        for h in 0..10 {
+        for h in 0..hooks_per_account {
             let id = WebhookId::generate();
             batch.push(Event::WebhookCreated {
                 account_id: account.clone(),
@@ -62,11 +63,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hooks.push((account, ids));
     }
     let mut written = batch.len() as u64;
-    log.append_blocking(std::mem::take(&mut batch))?;
+    for chunk in batch.chunks(4_000) {
+        log.append_blocking(chunk.to_vec())?;
+    }
+    batch.clear();
     let mut n: u64 = 0;
     let mut seq = written;
     while written < records {
-        let (account, ids) = &hooks[(n % 100) as usize];
+        let (account, ids) = &hooks[(n % hooks.len() as u64) as usize];
         let event_id = EventId::parse(&format!("synth-{n}"))?;
         seq += 1;
         let event_seq = seq;

@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Start-time measurement behind BENCHMARKS.md "Start time".
-# usage: scripts/measure-start.sh RECORDS [WORK_DIR]
+# usage: scripts/measure-start.sh RECORDS [WORK_DIR [ACCOUNTS HOOKS_PER_ACCOUNT]]
 # Builds a synthetic log of RECORDS records (examples/synth_log.rs), then times three
 # starts of the release daemon until its `listening on` line: a full replay (no
-# snapshot yet), a start from the snapshot written by the clean stop before it, and a
-# start after a snapshot was made unusable is left to the integration tests.
+# snapshot yet) and a start from the snapshot written by the clean stop before it.
+# (A start with an unusable snapshot is a full replay: the integration tests show it.)
 set -euo pipefail
 records=${1:?records}
 work=${2:-$(mktemp -d)}
+shift $(( $# < 2 ? $# : 2 ))
 bin=target/release/piston-webhooks
 [[ -x $bin && -x target/release/examples/synth_log ]] || {
     echo "build first: cargo build --release --bin piston-webhooks --example synth_log" >&2
     exit 2
 }
 rm -rf "$work/data"
-/usr/bin/time -f "synth: %e s, max RSS %M KiB" target/release/examples/synth_log "$work/data" "$records"
+/usr/bin/time -f "synth: %e s, max RSS %M KiB" target/release/examples/synth_log "$work/data" "$records" "$@"
 du -sh "$work/data/eventlog" | sed 's/^/log size: /'
 
 start_once() {

@@ -320,10 +320,13 @@ pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
     .await;
     if let Some(own) = own {
         if outcome.is_err() {
-            eprintln!(
-                "piston-webhooks loadtest: the daemon's log was {}",
-                own.log_path().display()
-            );
+            // The temp dir goes with the daemon: show the end of its log now.
+            let log = std::fs::read_to_string(own.log_path()).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            if !tail.is_empty() {
+                eprintln!("piston-webhooks loadtest: the daemon's log ends with:\n{tail}");
+            }
         }
         own.stop().await;
     }

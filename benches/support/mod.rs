@@ -134,7 +134,7 @@ pub(crate) fn mixed_hook_doc(slot: u32, uri: &str) -> Value {
         "format": format,
         "retries": 2,
         "enabled": slot % 20 != 19,
-        "include_internal_legs": slot % 5 != 0,
+        "include_internal_legs": !slot.is_multiple_of(5),
     });
     if slot % 4 == 1 {
         doc["include_subaccounts"] = Value::Bool(true);
@@ -164,7 +164,7 @@ pub(crate) fn matching_hook_doc(slot: u32, uri: &str) -> Value {
     let mut doc = json!({
         "name": format!("bench hook {slot}"),
         "uri": uri,
-        "hook": if slot % 2 == 0 { "channel_create" } else { "all" },
+        "hook": if slot.is_multiple_of(2) { "channel_create" } else { "all" },
         "http_verb": verb,
         "format": format,
         "retries": 2,
