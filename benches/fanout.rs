@@ -4,7 +4,8 @@
 //!   matches 10 or 100 hooks, producing as many `Effect::Deliver` (no I/O). Throughput
 //!   is deliveries/s; events/s is that divided by the hooks.
 //! - `fanout/in_process/10_hooks`: the stack wired exactly as `Daemon::start` wires it
-//!   (RocksDB log, commit hook → `Registry::apply` → `RouterMsg::Effects`, router and
+//!   (RocksDB log with the daemon's indexer, commit hook → `Registry::apply` →
+//!   `RouterMsg::Effects`, router and
 //!   webhook actors, the delivery HTTP client) against a minimal loopback receiver. One
 //!   iteration appends 100 events (one durable append, as ingest does) that each match
 //!   10 hooks, and waits until the receiver got the 1,000 requests and every attempt
@@ -127,16 +128,20 @@ impl Stack {
         let router_slot: Arc<OnceLock<ActorRef<RouterMsg>>> = Arc::new(OnceLock::new());
         let hook_registry = Arc::clone(&registry);
         let hook_router = Arc::clone(&router_slot);
-        let log = EventLog::open(
-            &dir.path().join("eventlog"),
-            Some(Arc::new(move |record: &Record| {
-                let effects = hook_registry.write().apply(record);
-                if !effects.is_empty() {
-                    if let Some(router) = hook_router.get() {
-                        let _ = router.cast(RouterMsg::Effects(effects));
-                    }
+        let on_commit: eventlog::CommitHook = Arc::new(move |record: &Record| {
+            let effects = hook_registry.write().apply(record);
+            if !effects.is_empty() {
+                if let Some(router) = hook_router.get() {
+                    let _ = router.cast(RouterMsg::Effects(effects));
                 }
-            })),
+            }
+        });
+        let log = EventLog::open_with(
+            &dir.path().join("eventlog"),
+            eventlog::OpenOptions {
+                on_commit: Some(on_commit),
+                indexer: Some(actors::index::indexer()),
+            },
         )
         .expect("open the log");
         let master = AccountId::generate();

@@ -22,6 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: synth_log DATA_DIR RECORDS")?
         .parse()?;
+    let accounts: u32 = args.next().map_or(Ok(100), |a| a.parse())?;
+    let hooks_per_account: u32 = args.next().map_or(Ok(10), |h| h.parse())?;
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("master-api-key"), "synth-master-key\n")?;
     let log = EventLog::open_with(
