@@ -1,10 +1,12 @@
-//! The event log: durable appends (each one a synced group commit) and replay.
+//! The event log: durable appends (each one a synced group commit) and replay. Logs are
+//! opened as the daemon opens them, with its indexer (`actors::index::indexer`).
 //!
 //! - `append/single`: one appender, one event per append; every append waits for its own
 //!   synced write, so this is the fsync latency of the disk.
 //! - `append/concurrent/64`: 64 tokio tasks each append one event at once; the writer
 //!   thread group-commits them (events/s).
-//! - `append/batch/100`: one append of 100 events (one synced write).
+//! - `append/batch/100`: one append of 100 events (one synced write);
+//!   `append/batch_unindexed/100` the same on a log opened without indexer.
 //! - `append/concurrent_batches/4x100`: 4 tasks each append 100 events at once, as the
 //!   load test's ingest does (`--batch 100 --concurrency 4`).
 //! - `replay/iter_from/100k`: `iter_from(1)` over a log of 100,000 records (decode, hash
@@ -15,11 +17,12 @@
 //! Run: `cargo bench --bench eventlog` (RocksDB prebuilt: see BENCHMARKS.md).
 
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use actors::Registry;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
-use eventlog::{AccountId, Attempt, AttemptResult, Event, EventLog, WebhookId};
+use eventlog::{AccountId, Attempt, AttemptResult, Event, EventLog, OpenOptions, WebhookId};
 use tokio::task::JoinSet;
 
 #[allow(dead_code)]
@@ -38,10 +41,23 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// Opens a log in `dir` as the daemon does (with its indexer: every accepted event's id
+/// is a unique key checked on the writer thread), or without any indexer.
+fn open_log(dir: &Path, indexed: bool) -> EventLog {
+    EventLog::open_with(
+        &dir.join("eventlog"),
+        OpenOptions {
+            on_commit: None,
+            indexer: indexed.then(actors::index::indexer),
+        },
+    )
+    .expect("open the log")
+}
+
 fn bench_append(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
-    let log = EventLog::open(&dir.path().join("eventlog"), None).expect("open the log");
+    let log = open_log(dir.path(), true);
     let account = AccountId::generate();
     let event = |n: u64| event_accepted(&account, channel_create_payload(&account, n));
 
@@ -114,8 +130,26 @@ fn bench_append(c: &mut Criterion) {
             BatchSize::SmallInput,
         );
     });
+
+    // The same batches on a log without indexer: the cost of the unique-key check.
+    let plain_dir = tempfile::tempdir().expect("temp dir");
+    let plain = open_log(plain_dir.path(), false);
+    group.bench_function("batch_unindexed/100", |b| {
+        let mut n = 0;
+        b.to_async(&rt).iter_batched(
+            || {
+                n += 100;
+                (n..n + 100).map(event).collect::<Vec<_>>()
+            },
+            |events| async {
+                plain.append(events).await.expect("append");
+            },
+            BatchSize::SmallInput,
+        );
+    });
     group.finish();
     log.close().expect("close the log");
+    plain.close().expect("close the log");
 }
 
 /// The events of a log of `total` records as a daemon writes them: a master, 10 accounts
@@ -180,7 +214,7 @@ fn replay_events(total: u64) -> Vec<Event> {
 
 fn bench_replay(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let log = EventLog::open(&dir.path().join("eventlog"), None).expect("open the log");
+    let log = open_log(dir.path(), true);
     let mut events = replay_events(REPLAY_RECORDS);
     while !events.is_empty() {
         let rest = events.split_off(events.len().min(1000));

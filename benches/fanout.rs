@@ -5,9 +5,8 @@
 //!   is deliveries/s; events/s is that divided by the hooks.
 //! - `fanout/in_process/10_hooks`: the stack wired exactly as `Daemon::start` wires it
 //!   (RocksDB log with the daemon's indexer, commit hook → `Registry::apply` →
-//!   `RouterMsg::Effects`, router and
-//!   webhook actors, the delivery HTTP client) against a minimal loopback receiver. One
-//!   iteration appends 100 events (one durable append, as ingest does) that each match
+//!   `RouterMsg::Effects`, router and webhook actors, the delivery HTTP client) against
+//!   a minimal loopback receiver. One iteration appends 100 events (one durable append, as ingest does) that each match
 //!   10 hooks, and waits until the receiver got the 1,000 requests and every attempt
 //!   record is in the log (no delivery pending). Throughput is deliveries/s.
 //! - `fanout/http_e2e/10_hooks`: the same through the real daemon (`Daemon::start` +

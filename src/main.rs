@@ -4,6 +4,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use piston_webhooks::{Daemon, ServeConfig};
 
 /// Piston Webhooks: a Kazoo-compatible webhook dispatcher.

@@ -59,7 +59,7 @@ pub fn build_client(allow_private: bool) -> Result<reqwest::Client, reqwest::Err
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(1024)
         .tcp_nodelay(true)
         .build()
 }

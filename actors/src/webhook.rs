@@ -16,7 +16,7 @@
 //!   the hook (`WebhookAutoDisabled`) and publish a `webhook_disabled` notification event
 //!   in the same log batch as the attempt that crossed the threshold.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,9 +80,10 @@ pub enum WebhookMsg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
-    /// Ready to start once `next_try_at_ms` has passed, capacity allows and the call's
-    /// earlier deliveries are done.
+    /// Behind an earlier delivery of the same call, or not looked at yet.
     Waiting,
+    /// May start now: in `Queue::ready`.
+    Ready,
     /// A timer will send `Due` at `next_try_at_ms`.
     Scheduled,
     InFlight,
@@ -96,14 +97,169 @@ struct Job {
     phase: Phase,
 }
 
+/// The deliveries an actor owes, organised so each step costs O(log n) whatever the
+/// backlog: every call's deliveries in sequence order (only the first may run), and the
+/// set of deliveries that may start now.
+#[derive(Debug, Default)]
+struct Queue {
+    jobs: BTreeMap<u64, Job>,
+    calls: HashMap<String, VecDeque<u64>>,
+    ready: BTreeSet<u64>,
+    in_flight: usize,
+    recording: usize,
+}
+
+impl Queue {
+    /// Takes a delivery (once: a known sequence is ignored).
+    fn insert(&mut self, myself: &ActorRef<WebhookMsg>, delivery: PendingDelivery) {
+        let seq = delivery.event.seq;
+        if self.jobs.contains_key(&seq) {
+            return;
+        }
+        let call = delivery.event.call_id().map(str::to_owned);
+        self.jobs.insert(
+            seq,
+            Job {
+                delivery,
+                phase: Phase::Waiting,
+            },
+        );
+        let Some(call) = call else {
+            self.consider(myself, seq);
+            return;
+        };
+        let queue = self.calls.entry(call).or_default();
+        // Deliveries arrive in sequence order; keep the order even if one does not.
+        let at = queue.partition_point(|s| *s < seq);
+        queue.insert(at, seq);
+        if at == 0 {
+            if let Some(&displaced) = queue.get(1) {
+                // A new head: the old one waits again, unless it already started.
+                if let Some(job) = self.jobs.get_mut(&displaced) {
+                    if matches!(job.phase, Phase::Ready | Phase::Scheduled) {
+                        job.phase = Phase::Waiting;
+                        self.ready.remove(&displaced);
+                    }
+                }
+            }
+            self.consider(myself, seq);
+        }
+    }
+
+    /// A delivery that may go next: ready now, or a timer for when it is due.
+    fn consider(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
+        let Some(job) = self.jobs.get_mut(&seq) else {
+            return;
+        };
+        if job.phase != Phase::Waiting {
+            return;
+        }
+        let now = now_ms();
+        if job.delivery.next_try_at_ms <= now {
+            job.phase = Phase::Ready;
+            self.ready.insert(seq);
+        } else {
+            job.phase = Phase::Scheduled;
+            let wait = Duration::from_millis(job.delivery.next_try_at_ms - now);
+            myself.send_after(wait, move || WebhookMsg::Due(seq));
+        }
+    }
+
+    /// A timer fired.
+    fn due(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
+        if let Some(job) = self.jobs.get_mut(&seq) {
+            if job.phase == Phase::Scheduled {
+                job.phase = Phase::Waiting;
+                self.consider(myself, seq);
+            }
+        }
+    }
+
+    /// The next delivery to start, if the bound allows.
+    fn next_to_start(&mut self, max_in_flight: usize) -> Option<PendingDelivery> {
+        if self.in_flight >= max_in_flight {
+            return None;
+        }
+        let seq = self.ready.pop_first()?;
+        let job = self.jobs.get_mut(&seq)?;
+        job.phase = Phase::InFlight;
+        self.in_flight += 1;
+        Some(job.delivery.clone())
+    }
+
+    /// A try came back; its record is being written.
+    fn tried(&mut self, seq: u64) -> Option<&PendingDelivery> {
+        let job = self.jobs.get_mut(&seq)?;
+        if job.phase == Phase::InFlight {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+        job.phase = Phase::Recording;
+        self.recording += 1;
+        Some(&job.delivery)
+    }
+
+    /// The try's record is durable: the delivery waits for its retry at `next_try_at_ms`.
+    fn retry_at(
+        &mut self,
+        myself: &ActorRef<WebhookMsg>,
+        seq: u64,
+        next_try_at_ms: u64,
+        counted: bool,
+    ) {
+        if let Some(job) = self.jobs.get_mut(&seq) {
+            if job.phase == Phase::Recording {
+                self.recording = self.recording.saturating_sub(1);
+            }
+            if counted {
+                job.delivery.tries_done += 1;
+            }
+            job.delivery.next_try_at_ms = next_try_at_ms;
+            job.phase = Phase::Waiting;
+            self.consider(myself, seq);
+        }
+    }
+
+    /// The delivery is finished: the next one of its call may go.
+    fn finish(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
+        let Some(job) = self.jobs.remove(&seq) else {
+            return;
+        };
+        match job.phase {
+            Phase::Recording => self.recording = self.recording.saturating_sub(1),
+            Phase::InFlight => self.in_flight = self.in_flight.saturating_sub(1),
+            _ => {}
+        }
+        self.ready.remove(&seq);
+        let Some(call) = job.delivery.event.call_id() else {
+            return;
+        };
+        let mut next = None;
+        if let Some(queue) = self.calls.get_mut(call) {
+            queue.retain(|s| *s != seq);
+            next = queue.front().copied();
+            if queue.is_empty() {
+                self.calls.remove(call);
+            }
+        }
+        if let Some(next) = next {
+            self.consider(myself, next);
+        }
+    }
+
+    /// Whether a try is in flight or being recorded.
+    fn busy(&self) -> bool {
+        self.in_flight > 0 || self.recording > 0
+    }
+}
+
 /// The actor's state.
 pub struct WebhookState {
     id: WebhookId,
     account_id: AccountId,
-    doc: Map<String, Value>,
+    /// The hook's stored document, shared with the tries in flight.
+    doc: Arc<Map<String, Value>>,
     ctx: Arc<DeliveryContext>,
-    jobs: BTreeMap<u64, Job>,
-    in_flight: usize,
+    queue: Queue,
     failures: VecDeque<u64>,
     /// Set when this actor disabled the hook: nothing more starts.
     disabled: bool,
@@ -140,7 +296,7 @@ impl Actor for WebhookActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<WebhookMsg>,
+        myself: ActorRef<WebhookMsg>,
         args: WebhookArgs,
     ) -> Result<WebhookState, ActorProcessingErr> {
         // Everything the actor needs is in the registry: config, failure times and the
@@ -149,32 +305,23 @@ impl Actor for WebhookActor {
         let hook = registry
             .webhook(&args.webhook_id)
             .ok_or_else(|| WebhookError::Missing(args.webhook_id.clone()))?;
-        let jobs = registry
-            .pending_for(&args.webhook_id)
-            .into_iter()
-            .map(|d| {
-                (
-                    d.event.seq,
-                    Job {
-                        delivery: d,
-                        phase: Phase::Waiting,
-                    },
-                )
-            })
-            .collect();
+        let pending = registry.pending_for(&args.webhook_id);
         let state = WebhookState {
             id: hook.id.clone(),
             account_id: hook.account_id.clone(),
-            doc: hook.doc.clone(),
+            doc: Arc::new(hook.doc.clone()),
             ctx: Arc::clone(&args.ctx),
-            jobs,
-            in_flight: 0,
+            queue: Queue::default(),
             failures: hook.recent_failures.clone(),
             disabled: !hook.enabled(),
             loaded_seq: registry.last_seq(),
             draining: false,
         };
         drop(registry);
+        let mut state = state;
+        for delivery in pending {
+            state.queue.insert(&myself, delivery);
+        }
         Ok(state)
     }
 
@@ -197,61 +344,37 @@ impl Actor for WebhookActor {
             WebhookMsg::Deliver(delivery) => {
                 // A freshly spawned actor already loaded this delivery from the registry.
                 if delivery.event.seq > state.loaded_seq {
-                    state.jobs.entry(delivery.event.seq).or_insert(Job {
-                        delivery,
-                        phase: Phase::Waiting,
-                    });
+                    state.queue.insert(&myself, delivery);
                 }
             }
             WebhookMsg::Reconfigure => {
                 let registry = state.ctx.registry.read();
                 if let Some(hook) = registry.webhook(&state.id) {
-                    state.doc = hook.doc.clone();
+                    state.doc = Arc::new(hook.doc.clone());
                     state.disabled = !hook.enabled();
                     state.failures = hook.recent_failures.clone();
                 }
             }
-            WebhookMsg::Due(seq) => {
-                if let Some(job) = state.jobs.get_mut(&seq) {
-                    if job.phase == Phase::Scheduled {
-                        job.phase = Phase::Waiting;
-                    }
-                }
-            }
+            WebhookMsg::Due(seq) => state.queue.due(&myself, seq),
             WebhookMsg::TryDone { event_seq, result } => {
-                state.in_flight = state.in_flight.saturating_sub(1);
                 on_try_done(&myself, state, event_seq, result);
             }
             WebhookMsg::Recorded {
                 event_seq,
                 next_try_at_ms,
             } => match next_try_at_ms {
-                Some(at) => {
-                    if let Some(job) = state.jobs.get_mut(&event_seq) {
-                        job.delivery.tries_done += 1;
-                        job.delivery.next_try_at_ms = at;
-                        job.phase = Phase::Waiting;
-                    }
-                }
-                None => {
-                    state.jobs.remove(&event_seq);
-                }
+                Some(at) => state.queue.retry_at(&myself, event_seq, at, true),
+                None => state.queue.finish(&myself, event_seq),
             },
             WebhookMsg::RecordFailed { event_seq } => {
-                if let Some(job) = state.jobs.get_mut(&event_seq) {
-                    job.delivery.next_try_at_ms = now_ms() + millis(state.ctx.settings.retry_base);
-                    job.phase = Phase::Waiting;
-                }
+                let at = now_ms() + millis(state.ctx.settings.retry_base);
+                state.queue.retry_at(&myself, event_seq, at, false);
             }
             WebhookMsg::Drain => state.draining = true,
             WebhookMsg::InjectFault(why) => return Err(Box::new(WebhookError::Injected(why))),
         }
         if state.draining {
-            let busy = state
-                .jobs
-                .values()
-                .any(|j| matches!(j.phase, Phase::InFlight | Phase::Recording));
-            if !busy {
+            if !state.queue.busy() {
                 myself.stop(Some("drained".to_owned()));
             }
             return Ok(());
@@ -261,42 +384,13 @@ impl Actor for WebhookActor {
     }
 }
 
-/// Starts every delivery that may start now and sets timers for those due later.
+/// Starts the deliveries that may start now, up to the in-flight bound.
 fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
     if state.disabled {
         return;
     }
     let max = state.ctx.settings.max_in_flight_per_hook.max(1);
-    let now = now_ms();
-    let mut calls_ahead: HashSet<String> = HashSet::new();
-    let mut to_start = Vec::new();
-    let mut in_flight = state.in_flight;
-    for (seq, job) in state.jobs.iter_mut() {
-        // An earlier unfinished delivery of the same call blocks this one.
-        if let Some(call) = job.delivery.event.call_id() {
-            if !calls_ahead.insert(call.to_owned()) {
-                continue;
-            }
-        }
-        if job.phase != Phase::Waiting {
-            continue;
-        }
-        if job.delivery.next_try_at_ms > now {
-            job.phase = Phase::Scheduled;
-            let seq = *seq;
-            let wait = Duration::from_millis(job.delivery.next_try_at_ms - now);
-            myself.send_after(wait, move || WebhookMsg::Due(seq));
-            continue;
-        }
-        if in_flight >= max {
-            break;
-        }
-        job.phase = Phase::InFlight;
-        in_flight += 1;
-        to_start.push(job.delivery.clone());
-    }
-    state.in_flight = in_flight;
-    for delivery in to_start {
+    while let Some(delivery) = state.queue.next_to_start(max) {
         start_try(myself, state, delivery);
     }
 }
@@ -305,7 +399,7 @@ fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
 fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: PendingDelivery) {
     let event_seq = delivery.event.seq;
     let ctx = Arc::clone(&state.ctx);
-    let doc = state.doc.clone();
+    let doc = Arc::clone(&state.doc);
     let hook_id = state.id.to_string();
     let account_id = state.account_id.to_string();
     let me = myself.clone();
@@ -393,11 +487,9 @@ fn on_try_done(
     event_seq: u64,
     result: TryResult,
 ) {
-    let Some(job) = state.jobs.get_mut(&event_seq) else {
+    let Some(delivery) = state.queue.tried(event_seq).cloned() else {
         return;
     };
-    job.phase = Phase::Recording;
-    let delivery = job.delivery.clone();
     let settings = &state.ctx.settings;
     let now = now_ms();
     let retries = state
