@@ -94,15 +94,7 @@ impl Daemon {
             },
         )?;
         let snapshot_seq = load_snapshot(&log, &registry);
-        let replayed = {
-            let mut state = registry.write();
-            let mut n = 0u64;
-            for record in log.iter_from(snapshot_seq + 1) {
-                state.apply(&record?);
-                n += 1;
-            }
-            n
-        };
+        let replayed = replay(&log, &registry, snapshot_seq + 1)?;
         tracing::info!(snapshot_seq, records = replayed, "event log replayed");
         bootstrap_master(&config, &log, &registry).await?;
         let ctx = Arc::new(DeliveryContext {
@@ -220,6 +212,48 @@ impl Daemon {
         self.log.close()?;
         Ok(())
     }
+}
+
+/// Replays the log from `from_seq` through `Registry::apply`. Reading, verifying and
+/// decoding records runs on its own thread, a bounded queue ahead of the apply loop, so
+/// a start uses both cores. Returns how many records were applied.
+fn replay(log: &EventLog, registry: &RwLock<Registry>, from_seq: u64) -> Result<u64, DaemonError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<eventlog::Record, LogError>>(4096);
+    let reader_log = log.clone();
+    let reader = std::thread::Builder::new()
+        .name("replay-reader".into())
+        .spawn(move || {
+            for record in reader_log.iter_from(from_seq) {
+                let failed = record.is_err();
+                if tx.send(record).is_err() || failed {
+                    break;
+                }
+            }
+        })
+        .map_err(|source| DaemonError::Io {
+            context: "starting the replay reader".into(),
+            source,
+        })?;
+    let mut state = registry.write();
+    let mut applied = 0u64;
+    let mut outcome = Ok(());
+    for record in rx {
+        match record {
+            Ok(record) => {
+                state.apply(&record);
+                applied += 1;
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    drop(state);
+    // The reader ends once its records are consumed or the channel closes.
+    let _ = reader.join();
+    outcome?;
+    Ok(applied)
 }
 
 /// Loads the newest usable snapshot into `registry`; returns its sequence (0: none, or
