@@ -86,6 +86,7 @@ fn bench_append(c: &mut Criterion) {
         (64u64, 1u64, "concurrent/64"),
         (4, 100, "concurrent_batches/4x100"),
     ] {
+        let (seq_before, batches_before) = (log.last_seq(), log.batches_written());
         group.throughput(Throughput::Elements(tasks * per_task));
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -114,6 +115,12 @@ fn bench_append(c: &mut Criterion) {
                 })
             });
         });
+        let records = log.last_seq() - seq_before;
+        let batches = (log.batches_written() - batches_before).max(1);
+        eprintln!(
+            "append/{name}: {records} events in {batches} synced group commits ({:.1} per commit)",
+            records as f64 / batches as f64
+        );
     }
 
     group.throughput(Throughput::Elements(100));

@@ -76,6 +76,10 @@ pub struct ServeConfig {
     #[arg(long, env = "PISTON_MAX_IN_FLIGHT_PER_HOOK", default_value_t = 8)]
     pub max_in_flight_per_hook: usize,
 
+    /// Delivery tries that may run at once across all webhooks.
+    #[arg(long, env = "PISTON_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+
     /// How much of a receiver's response body an attempt keeps, in bytes.
     #[arg(long, env = "PISTON_MAX_RESPONSE_BODY_BYTES", default_value_t = 1024)]
     pub max_response_body_bytes: usize,
@@ -197,6 +201,7 @@ impl ServeConfig {
             failure_threshold: self.failure_threshold,
             failure_window: Duration::from_millis(self.failure_window_ms),
             max_in_flight_per_hook: self.max_in_flight_per_hook,
+            max_in_flight_total: self.max_in_flight,
             max_response_body: self.max_response_body_bytes,
             allow_private_targets: self.allow_private_targets,
         }

@@ -97,12 +97,12 @@ impl Daemon {
         let replayed = replay(&log, &registry, snapshot_seq + 1)?;
         tracing::info!(snapshot_seq, records = replayed, "event log replayed");
         bootstrap_master(&config, &log, &registry).await?;
-        let ctx = Arc::new(DeliveryContext {
-            client: actors::client::build_client(config.allow_private_targets)?,
-            log: log.clone(),
-            registry: Arc::clone(&registry),
-            settings: config.delivery_settings(),
-        });
+        let ctx = Arc::new(DeliveryContext::new(
+            actors::client::build_client(config.allow_private_targets)?,
+            log.clone(),
+            Arc::clone(&registry),
+            config.delivery_settings(),
+        ));
         let args = RouterArgs {
             ctx,
             policy: RestartPolicy::default(),

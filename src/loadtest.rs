@@ -5,15 +5,18 @@
 //!    ([`daemon`]); with `--target` a running one.
 //! 3. Setup ([`setup`]): child accounts × webhooks through the REST API, and the plan of
 //!    which hook must receive which event.
-//! 4. Load ([`load`]): events in batches to `POST /v2/events`, paced ([`ratelimit`]).
-//! 5. Drain: wait until every expected `(event, hook)` pair arrived, or the drain
-//!    timeout.
+//! 4. Load ([`load`]): events in batches to `POST /v2/events`, paced ([`ratelimit`]);
+//!    with `--via amqp`, published to RabbitMQ as Kazoo publishes call events
+//!    ([`amqp`]), for the daemon's AMQP consumer.
+//! 5. Appended ([`ingest`]): wait until the daemon's `/healthz` shows every accepted
+//!    event in its log. Drain: wait until every expected `(event, hook)` pair arrived,
+//!    or the drain timeout.
 //! 6. Optionally the baseline ([`baseline`]): the same receiver hit by a bare reqwest
 //!    loop, the loopback HTTP ceiling.
 //! 7. The report ([`report`]) on standard output, as text or JSON, and a chart
 //!    ([`plot`]).
 //!
-//! Only loopback addresses are ever contacted, and every loop is bounded in count and
+//! Only loopback addresses are ever contacted (the broker too), and every loop is bounded in count and
 //! time. A run that completes exits 0, even with missing deliveries (the report shows
 //! them); a setup failure is an error.
 
@@ -25,12 +28,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+mod amqp;
 mod api;
 mod baseline;
 mod daemon;
+mod ingest;
 mod load;
 mod plot;
 mod ratelimit;
@@ -39,6 +44,24 @@ mod report;
 mod setup;
 
 use report::{Latency, Report, SeriesBuilder, Throughput};
+
+/// How the load reaches the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// `POST /v2/events`.
+    Http,
+    /// Kazoo call events published to RabbitMQ (`callevt`), consumed by the daemon.
+    Amqp,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Http => "http",
+            Via::Amqp => "amqp",
+        }
+    }
+}
 
 /// Options of `piston-webhooks loadtest`.
 #[derive(Debug, Clone, Args)]
@@ -62,15 +85,35 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 10)]
     pub accounts: u32,
 
-    /// Webhooks per account; each one matches every event of its account.
+    /// Webhooks per account; each one matches every event of its account. 0 measures
+    /// ingest alone.
     #[arg(long, default_value_t = 10)]
     pub hooks_per_account: u32,
+
+    /// How the events reach the daemon: `http` (`POST /v2/events`) or `amqp` (published
+    /// to RabbitMQ's `callevt` as Kazoo does; the daemon started here consumes them).
+    #[arg(long, value_enum, default_value_t = Via::Http)]
+    pub via: Via,
+
+    /// The broker of `--via amqp` (loopback only).
+    #[arg(long, default_value = amqp::DEFAULT_URL)]
+    pub amqp_url: String,
+
+    /// Publish persistent messages (`delivery_mode` 2: the broker confirms once it wrote
+    /// them to disk) instead of transient ones, as Kazoo publishes call events.
+    #[arg(long)]
+    pub amqp_persistent: bool,
+
+    /// `--amqp-prefetch` of the daemon started for `--via amqp` (default: its own).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub amqp_prefetch: Option<u16>,
 
     /// Events to send.
     #[arg(long, default_value_t = 10_000)]
     pub events: u64,
 
-    /// Events per `POST /v2/events`.
+    /// Events per `POST /v2/events` (with AMQP: messages published before their
+    /// confirms are awaited).
     #[arg(long, default_value_t = 100)]
     pub batch: u64,
 
@@ -78,7 +121,7 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
 
-    /// Concurrent `POST /v2/events` requests.
+    /// Concurrent `POST /v2/events` requests (with AMQP: publishing channels).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
 
@@ -159,6 +202,8 @@ pub enum LoadtestError {
     },
     #[error("setup failed: {0}")]
     Setup(String),
+    #[error("RabbitMQ: {0}")]
+    Amqp(String),
     #[error("writing the chart {path}: {message}")]
     Plot { path: String, message: String },
 }
@@ -201,8 +246,16 @@ impl LoadtestArgs {
         if self.receiver_listen.is_some_and(|a| !a.ip().is_loopback()) {
             return bad("--receiver-listen must be a loopback address");
         }
-        if self.accounts == 0 || self.hooks_per_account == 0 {
-            return bad("--accounts and --hooks-per-account must be at least 1");
+        if self.accounts == 0 {
+            return bad("--accounts must be at least 1");
+        }
+        if self.via == Via::Amqp {
+            if self.target.is_some() {
+                return bad("--via amqp starts its own daemon: it does not take --target");
+            }
+            if !amqp::is_loopback_broker(&self.amqp_url) {
+                return bad("--amqp-url must be an AMQP URI of a loopback broker");
+            }
         }
         if u64::from(self.accounts) * u64::from(self.hooks_per_account) > 1_000_000 {
             return bad("at most 1,000,000 webhooks");
@@ -262,6 +315,29 @@ fn closed_port() -> Result<u16, LoadtestError> {
     Ok(port)
 }
 
+/// The broker side of a `--via amqp` run.
+struct AmqpRun {
+    publisher: Arc<amqp::Publisher>,
+    queue: String,
+    dead_letter: String,
+}
+
+impl AmqpRun {
+    /// Deletes the run's queues and closes the connection; returns the messages left in
+    /// the queue and in the dead-letter queue (`None`: not deleted).
+    async fn clean_up(&self) -> (Option<u32>, Option<u32>) {
+        let deleted = self
+            .publisher
+            .delete_queues(&[&self.queue, &self.dead_letter])
+            .await;
+        self.publisher.close().await;
+        (
+            deleted.first().and_then(|(_, n)| *n),
+            deleted.get(1).and_then(|(_, n)| *n),
+        )
+    }
+}
+
 /// Runs the load test and prints its report on standard output.
 pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
     args.validate()?;
@@ -286,6 +362,30 @@ pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
         })?;
     tracing::debug!(addr = %receiver.addr, "receiver listening");
 
+    // The run's tag: in event ids, account names and AMQP queue names.
+    let tag = hex::encode(rand::random::<[u8; 4]>());
+    let amqp_run = match args.via {
+        Via::Http => None,
+        Via::Amqp => {
+            let publisher = amqp::Publisher::connect(
+                &args.amqp_url,
+                args.concurrency.max(1),
+                args.amqp_persistent,
+            )
+            .await?;
+            let (queue, dead_letter) = amqp::queue_names(&tag);
+            if let Err(e) = publisher.declare_queues(&queue, &dead_letter).await {
+                let _ = publisher.delete_queues(&[&queue, &dead_letter]).await;
+                publisher.close().await;
+                return Err(e);
+            }
+            Some(AmqpRun {
+                publisher: Arc::new(publisher),
+                queue,
+                dead_letter,
+            })
+        }
+    };
     let (own, base, key) = match (&args.target, &args.master_api_key) {
         (Some(target), Some(key)) => (None, target.as_str().to_owned(), key.clone()),
         (Some(_), None) => {
@@ -302,20 +402,37 @@ pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
                 max_in_flight_per_hook: args.max_in_flight_per_hook,
                 retry_base_ms: args.retry_base_ms,
                 failure_threshold: args.failure_threshold,
+                amqp: amqp_run.as_ref().map(|run| daemon::AmqpFlags {
+                    url: args.amqp_url.clone(),
+                    queue: run.queue.clone(),
+                    dead_letter: run.dead_letter.clone(),
+                    prefetch: args.amqp_prefetch,
+                }),
             })
-            .await?;
+            .await;
+            let own = match own {
+                Ok(own) => own,
+                Err(e) => {
+                    if let Some(run) = &amqp_run {
+                        run.clean_up().await;
+                    }
+                    return Err(e);
+                }
+            };
             let base = own.base.clone();
             (Some(own), base, key)
         }
     };
     let outcome = drive(
         &args,
+        &tag,
         clock,
         &state,
         receiver.addr,
         &base,
         &key,
         own.as_ref(),
+        amqp_run.as_ref(),
     )
     .await;
     if let Some(own) = own {
@@ -331,7 +448,24 @@ pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
         own.stop().await;
     }
     drop(receiver);
-    let report = outcome?;
+    // The daemon is gone (it would declare them again): delete the run's queues.
+    let amqp_report = match &amqp_run {
+        Some(run) => {
+            let (left_in_queue, dead_lettered) = run.clean_up().await;
+            Some(report::AmqpRun {
+                broker: amqp::broker_label(&args.amqp_url),
+                queue: run.queue.clone(),
+                dead_letter: run.dead_letter.clone(),
+                prefetch: args.amqp_prefetch,
+                persistent: args.amqp_persistent,
+                left_in_queue,
+                dead_lettered,
+            })
+        }
+        None => None,
+    };
+    let mut report = outcome?;
+    report.amqp = amqp_report;
     if let Some(path) = &args.plot {
         let title = format!(
             "piston-webhooks loadtest: {} events x {} hooks",
@@ -356,14 +490,17 @@ pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
 }
 
 /// Setup, load, drain, memory, baseline: everything between the daemon's start and stop.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     args: &LoadtestArgs,
+    tag: &str,
     clock: Clock,
     state: &Arc<receiver::ReceiverState>,
     receiver_addr: SocketAddr,
     base: &str,
     key: &str,
     own: Option<&daemon::OwnDaemon>,
+    amqp_run: Option<&AmqpRun>,
 ) -> Result<Report, LoadtestError> {
     let http = reqwest::Client::builder()
         .no_proxy()
@@ -376,10 +513,13 @@ async fn drive(
         })?;
     let (api, master) = api::Api::login(http, base, key).await?;
     let api = Arc::new(api);
+    if let Some(run) = amqp_run {
+        // The daemon declares and binds its queue once it serves: publish only then.
+        run.publisher.wait_for_consumer(&run.queue).await?;
+    }
 
     // Setup.
     let setup_started = Instant::now();
-    let tag = hex::encode(rand::random::<[u8; 4]>());
     let opts = setup::SetupOptions {
         accounts: args.accounts,
         hooks_per_account: args.hooks_per_account,
@@ -387,8 +527,18 @@ async fn drive(
         receiver: receiver_addr,
         dead_port: closed_port()?,
     };
-    let plan = Arc::new(setup::create(&api, &master, &opts, &tag).await?);
-    state.set_identity(plan.identity(args.events));
+    let plan = Arc::new(setup::create(&api, &master, &opts, tag).await?);
+    let mut identity = plan.identity(args.events);
+    if amqp_run.is_some() {
+        identity.derived_ids = Some(amqp::derived_ids(&plan, args.events)?);
+    }
+    state.set_identity(identity);
+    // The log as setup left it, to count the events appended (own daemon only: a
+    // running one may log other things meanwhile).
+    let log_mark = match own {
+        Some(_) => Some(api.health().await?),
+        None => None,
+    };
     let setup_seconds = setup_started.elapsed().as_secs_f64();
     tracing::debug!(
         accounts = plan.accounts.len(),
@@ -416,8 +566,12 @@ async fn drive(
         duration: args.duration.map(Duration::from_secs_f64),
         request_timeout: Duration::from_secs_f64(args.request_timeout),
     };
+    let sink = match amqp_run {
+        Some(run) => load::Sink::Amqp(Arc::clone(&run.publisher)),
+        None => load::Sink::Http(Arc::clone(&api)),
+    };
     let outcome = load::run(
-        Arc::clone(&api),
+        sink,
         Arc::clone(&plan),
         config,
         Arc::clone(&load_state),
@@ -433,6 +587,55 @@ async fn drive(
         .sum();
     progress.set_length(expected);
     let drain_deadline = Instant::now() + Duration::from_secs_f64(args.drain_timeout);
+    // Appended: until `/healthz` shows every accepted event in the log.
+    let appended = match log_mark {
+        Some(start) => {
+            let hooks_per_account = u64::from(args.hooks_per_account);
+            // An upper bound of the retried attempts (see `ingest`): every injected 500,
+            // and `retries` tries per dead-hook pair of the accepted events.
+            let mut dead_per_account = vec![0u64; plan.accounts.len()];
+            for hook in plan.hooks.iter().filter(|h| h.dead) {
+                if let Some(n) = dead_per_account.get_mut(hook.account as usize) {
+                    *n += 1;
+                }
+            }
+            let dead_retries: u64 = load_state
+                .accepted_events()
+                .map(|e| {
+                    dead_per_account
+                        .get(plan.account_of(e) as usize)
+                        .copied()
+                        .unwrap_or(0)
+                })
+                .sum::<u64>()
+                * u64::from(setup::HOOK_RETRIES);
+            let seen = ingest::wait_appended(
+                &api,
+                clock,
+                start,
+                outcome.accepted,
+                hooks_per_account,
+                || state.injected.load(Ordering::Relaxed) + dead_retries,
+                drain_deadline,
+            )
+            .await;
+            let window = seen.at_us.saturating_sub(outcome.start_us);
+            let rate = Throughput::new(seen.events, window);
+            Some(report::Appended {
+                events: seen.events,
+                seconds: rate.seconds,
+                per_second: rate.per_second,
+                after_last_accept_ms: (seen.at_us.saturating_sub(outcome.end_us) as f64 / 1000.0
+                    * 10.0)
+                    .round()
+                    / 10.0,
+                exact: args.dead_hooks == 0 && args.receiver_error_rate == 0.0,
+                timed_out: seen.timed_out,
+                polls: seen.polls,
+            })
+        }
+        None => None,
+    };
     let mut drain_timed_out = false;
     loop {
         if state.unique_ok.load(Ordering::Relaxed) >= expected {
@@ -536,13 +739,16 @@ async fn drive(
     }
 
     let accepted_window = outcome.end_us.saturating_sub(outcome.start_us);
-    let complete = reconciliation.complete() && !drain_timed_out;
+    let complete = reconciliation.complete()
+        && !drain_timed_out
+        && !appended.as_ref().is_some_and(|a| a.timed_out);
     Ok(Report {
         settings: report::Settings {
             target: match &args.target {
                 Some(url) => url.to_string(),
                 None => "own daemon".to_owned(),
             },
+            via: args.via.name(),
             accounts: args.accounts,
             hooks_per_account: args.hooks_per_account,
             hooks: plan.hooks.len() as u64,
@@ -566,10 +772,15 @@ async fn drive(
         },
         deliveries,
         latency_ms: Latency::from_histogram(&latency),
-        latency_measured_from: "send of the POST /v2/events carrying the event",
+        latency_measured_from: match args.via {
+            Via::Http => "send of the POST /v2/events carrying the event",
+            Via::Amqp => "publish of the AMQP batch carrying the event",
+        },
         latency_from_accept_ms: Latency::from_histogram(&from_accept),
         delivered_before_accept,
         ingest_ms: Latency::from_histogram(&ingest),
+        appended,
+        amqp: None,
         reconciliation,
         complete,
         drain_timed_out,

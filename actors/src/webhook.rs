@@ -40,6 +40,8 @@ pub struct DeliverySettings {
     pub failure_threshold: u32,
     pub failure_window: Duration,
     pub max_in_flight_per_hook: usize,
+    /// Tries in flight across all webhooks: more only adds contention on 2 cores.
+    pub max_in_flight_total: usize,
     pub max_response_body: usize,
     pub allow_private_targets: bool,
 }
@@ -50,6 +52,28 @@ pub struct DeliveryContext {
     pub log: EventLog,
     pub registry: Arc<RwLock<Registry>>,
     pub settings: DeliverySettings,
+    /// Permits for tries in flight across all webhooks.
+    tries: tokio::sync::Semaphore,
+}
+
+impl DeliveryContext {
+    pub fn new(
+        client: reqwest::Client,
+        log: EventLog,
+        registry: Arc<RwLock<Registry>>,
+        settings: DeliverySettings,
+    ) -> Self {
+        let permits = settings
+            .max_in_flight_total
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        DeliveryContext {
+            client,
+            log,
+            registry,
+            settings,
+            tries: tokio::sync::Semaphore::new(permits),
+        }
+    }
 }
 
 /// Messages of a webhook actor.
@@ -442,6 +466,9 @@ async fn try_once(
         return local_failure("refused: private or local address".to_owned());
     }
     let headers = DeliveryHeaders::new(hook_id, account_id, event.event_id.as_str());
+    // Waits for a global permit: the semaphore is never closed, so this only fails if it
+    // were, and then the try goes ahead unthrottled.
+    let _permit = ctx.tries.acquire().await.ok();
     send_try(
         &ctx.client,
         &request,

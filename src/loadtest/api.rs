@@ -1,10 +1,11 @@
 //! The few REST calls the load test makes: log in, create accounts and webhooks, post
-//! event batches, delete accounts.
+//! event batches, read `/healthz`, delete accounts.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::ingest::LogMark;
 use super::LoadtestError;
 
 /// Time allowed for one setup call.
@@ -106,6 +107,32 @@ impl Api {
         )
         .await
         .map(|_| ())
+    }
+
+    /// `GET /healthz`: the log's last sequence and the pending deliveries.
+    pub(crate) async fn health(&self) -> Result<LogMark, LoadtestError> {
+        let what = "reading /healthz";
+        let reply = send(
+            self.http.get(format!("{}/healthz", self.base)),
+            None,
+            what,
+            200,
+        )
+        .await?;
+        let number = |pointer: &str| {
+            reply
+                .pointer(pointer)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| LoadtestError::Api {
+                    what: what.to_owned(),
+                    status: 200,
+                    body: format!("no {pointer} in the answer: {reply}"),
+                })
+        };
+        Ok(LogMark {
+            last_seq: number("/data/last_seq")?,
+            pending: number("/data/pending_deliveries")?,
+        })
     }
 
     /// `POST /v2/events` with a ready `{"data": [...]}` body.

@@ -1,7 +1,8 @@
 //! The daemon the load test starts for itself: this same binary as `serve` on
 //! `127.0.0.1:0` with a temp data dir, `--allow-private-targets` and a random master
 //! key. Its `listening on` line is awaited with a deadline; its logs go to a file in the
-//! temp dir (shown when it fails to start); it is killed at the end.
+//! temp dir (shown when it fails to start); it is killed at the end. With `--via amqp`
+//! it also consumes from the broker, on a queue of the run's own.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -23,6 +24,29 @@ pub(crate) struct DaemonOptions {
     pub max_in_flight_per_hook: u32,
     pub retry_base_ms: u64,
     pub failure_threshold: u32,
+    /// Consume Kazoo events from RabbitMQ too (`--via amqp`).
+    pub amqp: Option<AmqpFlags>,
+}
+
+/// The daemon's AMQP settings.
+#[derive(Clone)]
+pub(crate) struct AmqpFlags {
+    /// The broker URI; passed in the environment, as it may hold a password.
+    pub url: String,
+    pub queue: String,
+    pub dead_letter: String,
+    pub prefetch: Option<u16>,
+}
+
+impl std::fmt::Debug for AmqpFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpFlags")
+            .field("broker", &super::amqp::broker_label(&self.url))
+            .field("queue", &self.queue)
+            .field("dead_letter", &self.dead_letter)
+            .field("prefetch", &self.prefetch)
+            .finish()
+    }
 }
 
 /// A daemon this process started.
@@ -48,7 +72,8 @@ impl OwnDaemon {
             .map_err(io("creating a temp dir"))?;
         let log_path = dir.path().join("daemon.log");
         let log = std::fs::File::create(&log_path).map_err(io("creating the daemon log"))?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
             .arg("--data-dir")
@@ -63,6 +88,21 @@ impl OwnDaemon {
             .env("RUST_LOG", "warn")
             .env_remove("PISTON_LISTEN")
             .env_remove("PISTON_DATA_DIR")
+            // Only the broker and queues of this run (none over HTTP).
+            .env_remove("PISTON_AMQP_URL")
+            .env_remove("PISTON_AMQP_QUEUE")
+            .env_remove("PISTON_AMQP_DEAD_LETTER")
+            .env_remove("PISTON_AMQP_PREFETCH");
+        if let Some(amqp) = &opts.amqp {
+            command
+                .env("PISTON_AMQP_URL", &amqp.url)
+                .args(["--amqp-queue", &amqp.queue])
+                .args(["--amqp-dead-letter", &amqp.dead_letter]);
+            if let Some(prefetch) = amqp.prefetch {
+                command.args(["--amqp-prefetch", &prefetch.to_string()]);
+            }
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

@@ -1,8 +1,10 @@
-//! The load: `--events` events in batches of `--batch` to `POST /v2/events`, from
-//! `--concurrency` tasks, paced by a token bucket at `--rate`, stopped by `--duration`.
+//! The load: `--events` events in batches of `--batch` to `POST /v2/events` (or, with
+//! `--via amqp`, published to RabbitMQ: [`super::amqp`]), from `--concurrency` tasks,
+//! paced by a token bucket at `--rate`, stopped by `--duration`.
 //!
 //! Each event's send time (when the POST carrying it started) and accept time (when its
-//! 202 came back) are kept by event index. The main latency is measured from the send,
+//! 202 came back; with AMQP, when the broker's confirm came back) are kept by event
+//! index. The main latency is measured from the send,
 //! because a delivery may reach the receiver before the 202 that acknowledges its batch
 //! is back; the report also gives it from the 202, and the POST round trip itself.
 
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::task::JoinSet;
 
+use super::amqp::{self, PublishOutcome, Publisher};
 use super::api::{Api, PostOutcome};
 use super::ratelimit::TokenBucket;
 use super::setup::Plan;
@@ -40,13 +43,32 @@ pub(crate) struct LoadConfig {
     pub request_timeout: Duration,
 }
 
-/// API failures while sending.
+/// Where the events go.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    /// `POST /v2/events`.
+    Http(Arc<Api>),
+    /// RabbitMQ's `callevt`, for the daemon's AMQP consumer.
+    Amqp(Arc<Publisher>),
+}
+
+/// API failures while sending: batches for HTTP, messages for AMQP.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct ApiErrors {
     /// Batches answered with another status than 202, by status.
     pub http: BTreeMap<u16, u64>,
     pub timeouts: u64,
     pub transport: u64,
+    /// AMQP messages the broker refused (`basic.nack`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub nacked: u64,
+    /// AMQP messages no queue was bound for (returned).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unroutable: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Per-event and live state, shared with the receiver's progress and the report.
@@ -129,6 +151,80 @@ impl LoadState {
             }
         }
     }
+
+    /// Records the answer to the POST of events `lo..hi` sent at `sent_us`.
+    fn record_post(&self, lo: u64, hi: u64, outcome: PostOutcome, sent_us: u64, at: u64) {
+        match outcome {
+            PostOutcome::Accepted => {
+                self.mark(lo, hi, ACCEPTED, at);
+                self.accepted.fetch_add(hi - lo, Ordering::Relaxed);
+                self.accepts.lock().push(AcceptedBatch {
+                    sent_us,
+                    accepted_us: at,
+                    events: hi - lo,
+                });
+            }
+            PostOutcome::Refused(status) => {
+                self.mark(lo, hi, REFUSED, at);
+                *self.errors.lock().http.entry(status).or_insert(0) += 1;
+            }
+            PostOutcome::Timeout => {
+                self.mark(lo, hi, UNCERTAIN, at);
+                self.errors.lock().timeouts += 1;
+            }
+            PostOutcome::Transport => {
+                self.mark(lo, hi, REFUSED, at);
+                self.errors.lock().transport += 1;
+            }
+        }
+    }
+
+    /// Records the broker's answers to the messages of events `lo..`, published at
+    /// `sent_us`, one by one.
+    fn record_published(&self, lo: u64, outcomes: &[PublishOutcome], sent_us: u64, at: u64) {
+        let mut confirmed = 0u64;
+        let mut errors = ApiErrors::default();
+        for (event, outcome) in (lo..).zip(outcomes) {
+            let state = match outcome {
+                PublishOutcome::Confirmed => {
+                    confirmed += 1;
+                    ACCEPTED
+                }
+                PublishOutcome::Nacked => {
+                    errors.nacked += 1;
+                    REFUSED
+                }
+                PublishOutcome::Unroutable => {
+                    errors.unroutable += 1;
+                    REFUSED
+                }
+                PublishOutcome::Timeout => {
+                    errors.timeouts += 1;
+                    UNCERTAIN
+                }
+                PublishOutcome::Failed => {
+                    errors.transport += 1;
+                    UNCERTAIN
+                }
+            };
+            self.mark(event, event + 1, state, at);
+        }
+        if confirmed > 0 {
+            self.accepted.fetch_add(confirmed, Ordering::Relaxed);
+            self.accepts.lock().push(AcceptedBatch {
+                sent_us,
+                accepted_us: at,
+                events: confirmed,
+            });
+        }
+        if errors != ApiErrors::default() {
+            let mut all = self.errors.lock();
+            all.nacked += errors.nacked;
+            all.unroutable += errors.unroutable;
+            all.timeouts += errors.timeouts;
+            all.transport += errors.transport;
+        }
+    }
 }
 
 /// What the load phase did.
@@ -193,7 +289,7 @@ pub(crate) fn batch_body(plan: &Plan, lo: u64, hi: u64) -> String {
 
 /// Sends the load; returns once every task is done (all sent, or the duration is over).
 pub(crate) async fn run(
-    api: Arc<Api>,
+    sink: Sink,
     plan: Arc<Plan>,
     config: LoadConfig,
     state: Arc<LoadState>,
@@ -210,9 +306,9 @@ pub(crate) async fn run(
     let next = Arc::new(AtomicU64::new(0));
     let last_answer_us = Arc::new(AtomicU64::new(start_us));
     let mut tasks = JoinSet::new();
-    for _ in 0..config.concurrency.max(1) {
-        let (api, plan, state, next, bucket, last) = (
-            Arc::clone(&api),
+    for sender in 0..config.concurrency.max(1) {
+        let (sink, plan, state, next, bucket, last) = (
+            sink.clone(),
             Arc::clone(&plan),
             Arc::clone(&state),
             Arc::clone(&next),
@@ -237,34 +333,26 @@ pub(crate) async fn run(
                         return;
                     }
                 }
-                let body = batch_body(&plan, lo, hi);
-                let sent_us = clock.now_us();
-                state.mark(lo, hi, IN_FLIGHT, sent_us);
-                state.sent.fetch_add(hi - lo, Ordering::Relaxed);
-                let outcome = api.post_events(body, timeout).await;
-                let at = clock.now_us();
-                last.fetch_max(at, Ordering::Relaxed);
-                match outcome {
-                    PostOutcome::Accepted => {
-                        state.mark(lo, hi, ACCEPTED, at);
-                        state.accepted.fetch_add(hi - lo, Ordering::Relaxed);
-                        state.accepts.lock().push(AcceptedBatch {
-                            sent_us,
-                            accepted_us: at,
-                            events: hi - lo,
-                        });
+                match &sink {
+                    Sink::Http(api) => {
+                        let body = batch_body(&plan, lo, hi);
+                        let sent_us = clock.now_us();
+                        state.mark(lo, hi, IN_FLIGHT, sent_us);
+                        state.sent.fetch_add(hi - lo, Ordering::Relaxed);
+                        let outcome = api.post_events(body, timeout).await;
+                        let at = clock.now_us();
+                        last.fetch_max(at, Ordering::Relaxed);
+                        state.record_post(lo, hi, outcome, sent_us, at);
                     }
-                    PostOutcome::Refused(status) => {
-                        state.mark(lo, hi, REFUSED, at);
-                        *state.errors.lock().http.entry(status).or_insert(0) += 1;
-                    }
-                    PostOutcome::Timeout => {
-                        state.mark(lo, hi, UNCERTAIN, at);
-                        state.errors.lock().timeouts += 1;
-                    }
-                    PostOutcome::Transport => {
-                        state.mark(lo, hi, REFUSED, at);
-                        state.errors.lock().transport += 1;
+                    Sink::Amqp(publisher) => {
+                        let messages = amqp::batch_messages(&plan, lo, hi);
+                        let sent_us = clock.now_us();
+                        state.mark(lo, hi, IN_FLIGHT, sent_us);
+                        state.sent.fetch_add(hi - lo, Ordering::Relaxed);
+                        let outcomes = publisher.publish(sender, &messages, timeout).await;
+                        let at = clock.now_us();
+                        last.fetch_max(at, Ordering::Relaxed);
+                        state.record_published(lo, &outcomes, sent_us, at);
                     }
                 }
             }

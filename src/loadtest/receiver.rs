@@ -2,10 +2,12 @@
 //! timestamps and counts every request.
 //!
 //! A delivery is identified by its `X-Event-ID` (`lt-TAG-N`, N the event's index in the
-//! run) and `X-Hook-ID` (mapped to the hook's index once setup is done), so each request
-//! lands in one `(event, hook)` slot: how many times it was answered 2xx, how many
-//! injected 500s it got, and when it was first answered 2xx. Requests under `/baseline`
-//! are the baseline loop's and are only counted. Anything else is "unidentified".
+//! run; with `--via amqp` the `kz-…` id the daemon derives from the message, looked up
+//! in [`Identity::derived_ids`]) and `X-Hook-ID` (mapped to the hook's index once setup
+//! is done), so each request lands in one `(event, hook)` slot: how many times it was
+//! answered 2xx, how many injected 500s it got, and when it was first answered 2xx.
+//! Requests under `/baseline` are the baseline loop's and are only counted. Anything
+//! else is "unidentified".
 //!
 //! `--receiver-error-rate` answers that share of requests 500, but at most `retries`
 //! times per pair and never after a pair succeeded, so every failure it injects is one
@@ -45,6 +47,13 @@ pub(crate) fn event_of(key: u64) -> u32 {
     u32::try_from(key >> 32).unwrap_or(u32::MAX)
 }
 
+/// The lookup key of a `kz-` + 40 hex id the daemon derives from a Kazoo message: its
+/// first 64 bits.
+pub(crate) fn derived_key(event_id: &str) -> Option<u64> {
+    let hex = event_id.strip_prefix("kz-")?.get(..16)?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
 /// What the receiver saw of one `(event, hook)` pair.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct PairRecord {
@@ -70,6 +79,8 @@ pub(crate) struct Behaviour {
 pub(crate) struct Identity {
     /// `lt-TAG-`: the run's event id prefix.
     pub event_prefix: String,
+    /// With `--via amqp`: [`derived_key`] of each event's delivered id → event index.
+    pub derived_ids: Option<HashMap<u64, u32>>,
     pub events: u64,
     pub accounts: u32,
     /// Hook id → hook index.
@@ -133,10 +144,13 @@ impl ReceiverState {
         let identity = self.identity.get()?;
         let event_id = headers.get("x-event-id")?.to_str().ok()?;
         let hook_id = headers.get("x-hook-id")?.to_str().ok()?;
-        let event: u64 = event_id
-            .strip_prefix(identity.event_prefix.as_str())?
-            .parse()
-            .ok()?;
+        let event: u64 = match &identity.derived_ids {
+            Some(ids) => u64::from(*ids.get(&derived_key(event_id)?)?),
+            None => event_id
+                .strip_prefix(identity.event_prefix.as_str())?
+                .parse()
+                .ok()?,
+        };
         if event >= identity.events {
             return None;
         }

@@ -1,6 +1,7 @@
 //! The final report: reconciliation of expected and received `(event, hook)` pairs,
-//! latency percentiles (hdrhistogram), throughput, per-second series, errors, the
-//! daemon's memory and the baseline; as text or as one JSON object.
+//! latency percentiles (hdrhistogram), throughput, events appended by the daemon,
+//! per-second series, errors, the daemon's memory and the baseline; as text or as one
+//! JSON object.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -218,6 +219,8 @@ impl Throughput {
 pub(crate) struct Settings {
     /// `own daemon` or the `--target` URL.
     pub target: String,
+    /// How the events were sent: `http` (`POST /v2/events`) or `amqp` (RabbitMQ).
+    pub via: &'static str,
     pub accounts: u32,
     pub hooks_per_account: u32,
     pub hooks: u64,
@@ -245,10 +248,50 @@ pub(crate) struct Events {
     pub stopped_by_duration: bool,
 }
 
+/// Events the daemon appended to its log, counted through `GET /healthz` (see
+/// `loadtest/ingest.rs`); only for the daemon the load test started.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Appended {
+    /// Events appended when every accepted event was seen appended (or at the deadline).
+    pub events: u64,
+    /// From the first send to that `/healthz` answer.
+    pub seconds: f64,
+    pub per_second: f64,
+    /// How long after the last accept (202, or broker confirm) that answer came.
+    pub after_last_accept_ms: f64,
+    /// `false` with dead hooks or injected errors: retried attempts are then bounded,
+    /// not counted, and the last events may be seen late by up to the retry time.
+    pub exact: bool,
+    /// The drain timeout passed before every accepted event was seen appended.
+    pub timed_out: bool,
+    /// `/healthz` reads made after the load (every 10 ms).
+    pub polls: u64,
+}
+
+/// The RabbitMQ side of `--via amqp`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AmqpRun {
+    /// `host:port (vhost V)`, without the credentials.
+    pub broker: String,
+    pub queue: String,
+    pub dead_letter: String,
+    /// `--amqp-prefetch` passed to the daemon (`None`: its default).
+    pub prefetch: Option<u16>,
+    /// Messages were published persistent (`--amqp-persistent`), else transient as
+    /// Kazoo publishes call events.
+    pub persistent: bool,
+    /// Messages in the queue when it was deleted, after the daemon stopped (not
+    /// consumed, or unacked when it was killed); `None` if it could not be deleted.
+    pub left_in_queue: Option<u32>,
+    /// Messages the daemon dead-lettered (malformed); `None` if the queue could not be
+    /// deleted.
+    pub dead_lettered: Option<u32>,
+}
+
 /// Errors seen.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Errors {
-    /// `POST /v2/events` failures (batches).
+    /// `POST /v2/events` failures (batches), or AMQP publish failures (messages).
     pub api: ApiErrors,
     /// Receiver requests that named no known event and hook.
     pub receiver_unidentified: u64,
@@ -294,8 +337,12 @@ pub(crate) struct Report {
     /// Pairs delivered before the 202 of their batch came back.
     pub delivered_before_accept: u64,
     /// Round trip of the accepted `POST /v2/events` (durable ingest, as the client sees
-    /// it), per batch.
+    /// it), per batch; with AMQP, from the publish of a batch to its last confirm.
     pub ingest_ms: Latency,
+    /// Events the daemon appended, and how fast (`None` with `--target`).
+    pub appended: Option<Appended>,
+    /// The broker and queues (`--via amqp` only).
+    pub amqp: Option<AmqpRun>,
     pub reconciliation: Reconciliation,
     pub complete: bool,
     pub drain_timed_out: bool,
@@ -316,7 +363,13 @@ impl Report {
         let e = &self.events;
         let r = &self.reconciliation;
         let l = &self.latency_ms;
-        let _ = writeln!(out, "Piston Webhooks load test ({})", s.target);
+        let amqp = s.via == "amqp";
+        let _ = writeln!(
+            out,
+            "Piston Webhooks load test ({}, events via {})",
+            s.target,
+            if amqp { "RabbitMQ" } else { "POST /v2/events" }
+        );
         let rate = if s.rate > 0.0 {
             format!("{} events/s", s.rate)
         } else {
@@ -347,17 +400,42 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  events       {} sent, {} accepted in {:.2} s: {:.0} events/s accepted{}",
+            "  events       {} sent, {} {} in {:.2} s: {:.0} events/s {}{}",
             e.sent,
             e.accepted,
+            if amqp {
+                "confirmed by the broker"
+            } else {
+                "accepted"
+            },
             e.load_seconds,
             e.accepted_per_second,
+            if amqp { "confirmed" } else { "accepted" },
             if e.stopped_by_duration {
                 " (stopped by --duration)"
             } else {
                 ""
             }
         );
+        if let Some(a) = &self.appended {
+            let _ = writeln!(
+                out,
+                "  appended     {} events in {:.2} s: {:.0} events/s appended ({}, {:.0} ms after the last {}){}",
+                a.events,
+                a.seconds,
+                a.per_second,
+                "counted through /healthz",
+                a.after_last_accept_ms,
+                if amqp { "confirm" } else { "202" },
+                if a.timed_out {
+                    " (timed out)"
+                } else if a.exact {
+                    ""
+                } else {
+                    " (retries bounded: may be late)"
+                }
+            );
+        }
         let _ = writeln!(
             out,
             "  deliveries   {} in {:.2} s: {:.0} deliveries/s",
@@ -371,14 +449,30 @@ impl Report {
         let a = &self.latency_from_accept_ms;
         let _ = writeln!(
             out,
-            "               202->receipt ms:  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  ({} pairs arrived before their 202)",
-            a.p50, a.p90, a.p99, a.p999, a.max, self.delivered_before_accept
+            "               {}->receipt ms:  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  ({} pairs arrived before their {})",
+            if amqp { "confirm" } else { "202" },
+            a.p50,
+            a.p90,
+            a.p99,
+            a.p999,
+            a.max,
+            self.delivered_before_accept,
+            if amqp { "confirm" } else { "202" },
         );
         let i = &self.ingest_ms;
         let _ = writeln!(
             out,
-            "  ingest       POST /v2/events round trip ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  ({} batches)",
-            i.p50, i.p90, i.p99, i.max, i.count
+            "  ingest       {} ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  ({} batches)",
+            if amqp {
+                "publish->confirm"
+            } else {
+                "POST /v2/events round trip"
+            },
+            i.p50,
+            i.p90,
+            i.p99,
+            i.max,
+            i.count
         );
         let _ = writeln!(
             out,
@@ -405,13 +499,38 @@ impl Report {
         };
         let _ = writeln!(
             out,
-            "  errors       API: {} HTTP errors{}, {} timeouts, {} transport errors; receiver: {} unidentified requests",
+            "  errors       {}: {} HTTP errors{}, {} timeouts, {} transport errors{}; receiver: {} unidentified requests",
+            if amqp { "AMQP (messages)" } else { "API" },
             api.http.values().sum::<u64>(),
             statuses,
             api.timeouts,
             api.transport,
+            if api.nacked > 0 || api.unroutable > 0 {
+                format!(", {} nacked, {} unroutable", api.nacked, api.unroutable)
+            } else {
+                String::new()
+            },
             self.errors.receiver_unidentified
         );
+        if let Some(a) = &self.amqp {
+            let count = |n: Option<u32>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
+            let _ = writeln!(
+                out,
+                "  amqp         broker {}, {} messages, queue {} (prefetch {}): {} left in the queue, {} dead-lettered; queues deleted{}",
+                a.broker,
+                if a.persistent { "persistent" } else { "transient" },
+                a.queue,
+                a.prefetch
+                    .map_or_else(|| "default".to_owned(), |p| p.to_string()),
+                count(a.left_in_queue),
+                count(a.dead_lettered),
+                if a.left_in_queue.is_some() && a.dead_lettered.is_some() {
+                    ""
+                } else {
+                    " (not all: see the warnings)"
+                }
+            );
+        }
         if let Some(d) = &self.daemon {
             let _ = writeln!(
                 out,

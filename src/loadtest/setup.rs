@@ -138,6 +138,7 @@ impl Plan {
     pub(crate) fn identity(&self, events: u64) -> Identity {
         Identity {
             event_prefix: self.event_prefix(),
+            derived_ids: None,
             events,
             accounts: u32::try_from(self.accounts.len()).unwrap_or(u32::MAX),
             hooks: self

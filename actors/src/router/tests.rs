@@ -208,20 +208,21 @@ impl Stack {
 
     /// Spawns the router and only then lets the commit hook reach it.
     async fn spawn_router(&self) -> ActorRef<RouterMsg> {
-        let ctx = Arc::new(DeliveryContext {
-            client: crate::client::build_client(true).unwrap(),
-            log: self.log.clone(),
-            registry: Arc::clone(&self.registry),
-            settings: DeliverySettings {
+        let ctx = Arc::new(DeliveryContext::new(
+            crate::client::build_client(true).unwrap(),
+            self.log.clone(),
+            Arc::clone(&self.registry),
+            DeliverySettings {
                 retry_base: Duration::from_millis(20),
                 request_timeout: Duration::from_secs(5),
                 failure_threshold: 100,
                 failure_window: Duration::from_secs(60),
                 max_in_flight_per_hook: 4,
+                max_in_flight_total: 64,
                 max_response_body: 4096,
                 allow_private_targets: true,
             },
-        });
+        ));
         let args = RouterArgs {
             ctx,
             policy: policy(),

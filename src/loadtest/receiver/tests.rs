@@ -15,6 +15,7 @@ fn state(error_rate: f64) -> ReceiverState {
     );
     s.set_identity(Identity {
         event_prefix: "lt-x-".into(),
+        derived_ids: None,
         events: 10,
         accounts: 2,
         hooks: HashMap::from([("ha".to_owned(), 0), ("hb".to_owned(), 1)]),
