@@ -248,6 +248,9 @@ impl fmt::Debug for OpenOptions {
 /// The `prev_hash` of the first record.
 const GENESIS_PREV_HASH: [u8; 32] = [0; 32];
 
+/// The WAL size past which RocksDB flushes the column families that pin old WAL files.
+const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
+
 /// Soft cap on the events of one group commit: the writer stops draining the queue once a
 /// batch holds this many, so one huge burst does not build an unbounded `WriteBatch`.
 const MAX_BATCH_EVENTS: usize = 4096;
@@ -660,6 +663,10 @@ impl EventLog {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(DBCompressionType::Lz4);
+        // The small column families (snapshots, meta, indexes) rarely fill a memtable, and
+        // a WAL file cannot go while any family still holds unflushed data from it: bound
+        // the WAL so RocksDB flushes those families and disk stays bounded under load.
+        opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         let families = [
             DEFAULT_COLUMN_FAMILY_NAME,
             SNAPSHOTS_CF,

@@ -420,11 +420,10 @@ impl Report {
         if let Some(a) = &self.appended {
             let _ = writeln!(
                 out,
-                "  appended     {} events in {:.2} s: {:.0} events/s appended ({}, {:.0} ms after the last {}){}",
+                "  appended     {} events in {:.2} s: {:.0} events/s appended (counted through /healthz, {:.0} ms after the last {}){}",
                 a.events,
                 a.seconds,
                 a.per_second,
-                "counted through /healthz",
                 a.after_last_accept_ms,
                 if amqp { "confirm" } else { "202" },
                 if a.timed_out {

@@ -153,3 +153,92 @@ fn dead_hooks_and_receiver_errors_leave_the_healthy_hooks_reconciled() {
     let chart = std::fs::read_to_string(&svg).expect("the chart was written");
     assert!(chart.starts_with("<svg") && chart.contains("deliveries/s"));
 }
+
+/// Whether RabbitMQ answers on 127.0.0.1:5672; says why the test is skipped when not.
+fn rabbitmq_is_up() -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 5672));
+    match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: RabbitMQ at 127.0.0.1:5672 is not reachable ({e}); start it with \
+                 `rabbitmq-server -detached` (.ci/run does) and run the tests again"
+            );
+            false
+        }
+    }
+}
+
+#[test]
+fn loadtest_via_amqp_reconciles_every_delivery_and_deletes_its_queues() {
+    if !rabbitmq_is_up() {
+        return;
+    }
+    let report = run_loadtest(&[
+        "--via",
+        "amqp",
+        "--events",
+        "300",
+        "--batch",
+        "50",
+        "--accounts",
+        "2",
+        "--hooks-per-account",
+        "2",
+    ]);
+    assert_eq!(report["settings"]["via"], "amqp", "{report}");
+    // Confirmed by the broker, then appended by the daemon's consumer.
+    assert_eq!(u(&report, "/events/accepted"), 300, "{report}");
+    assert_eq!(u(&report, "/appended/events"), 300, "{report}");
+    assert_eq!(report["appended"]["timed_out"], false, "{report}");
+    assert!(f(&report, "/appended/per_second") > 0.0, "{report}");
+    // 300 events, each for the 2 hooks of its account, identified by the `kz-` ids the
+    // daemon derives from the messages.
+    assert_eq!(
+        u(&report, "/reconciliation/expected_pairs"),
+        600,
+        "{report}"
+    );
+    assert_eq!(
+        u(&report, "/reconciliation/received_pairs"),
+        600,
+        "{report}"
+    );
+    assert_eq!(u(&report, "/reconciliation/missing"), 0, "{report}");
+    assert_eq!(u(&report, "/reconciliation/duplicates"), 0, "{report}");
+    assert_eq!(
+        u(&report, "/reconciliation/unexpected_pairs"),
+        0,
+        "{report}"
+    );
+    assert_eq!(u(&report, "/errors/receiver_unidentified"), 0, "{report}");
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(u(&report, "/latency_ms/count"), 600, "{report}");
+    // Nothing malformed, nothing left; the queues were deleted at the end.
+    assert_eq!(u(&report, "/amqp/dead_lettered"), 0, "{report}");
+    assert_eq!(u(&report, "/amqp/left_in_queue"), 0, "{report}");
+    let queue = report["amqp"]["queue"].as_str().expect("queue name");
+    assert!(queue.starts_with("piston-loadtest-"), "{report}");
+}
+
+#[test]
+fn loadtest_without_hooks_measures_ingest_alone() {
+    let report = run_loadtest(&[
+        "--events",
+        "500",
+        "--batch",
+        "100",
+        "--accounts",
+        "3",
+        "--hooks-per-account",
+        "0",
+    ]);
+    assert_eq!(report["settings"]["via"], "http", "{report}");
+    assert_eq!(u(&report, "/events/accepted"), 500, "{report}");
+    // Nothing to deliver: the check is the count of records the daemon appended.
+    assert_eq!(u(&report, "/appended/events"), 500, "{report}");
+    assert_eq!(report["appended"]["exact"], true, "{report}");
+    assert_eq!(u(&report, "/reconciliation/expected_pairs"), 0, "{report}");
+    assert_eq!(report["complete"], true, "{report}");
+    assert!(report["amqp"].is_null(), "{report}");
+}

@@ -54,6 +54,35 @@ fn requests_are_identified_by_event_and_hook() {
 }
 
 #[test]
+fn with_amqp_requests_are_identified_by_the_derived_event_id() {
+    let s = ReceiverState::new(
+        Clock::new(),
+        Behaviour {
+            delay: Duration::ZERO,
+            error_rate: 0.0,
+            max_injected_per_pair: 2,
+        },
+    );
+    let id = format!("kz-{:016x}{}", 0xfeed_beef_u64, "0".repeat(24));
+    assert_eq!(derived_key(&id), Some(0xfeed_beef));
+    assert_eq!(derived_key("lt-x-3"), None);
+    assert_eq!(derived_key("kz-xyz"), None);
+    s.set_identity(Identity {
+        event_prefix: "lt-x-".into(),
+        derived_ids: Some(HashMap::from([(0xfeed_beef, 3)])),
+        events: 10,
+        accounts: 2,
+        hooks: HashMap::from([("ha".to_owned(), 0), ("hb".to_owned(), 1)]),
+        hook_account: vec![0, 1],
+    });
+    assert_eq!(s.pair_of(&headers(&id, "hb")), Some((pair_key(3, 1), true)));
+    // The producer's own ids are not what the daemon delivers over AMQP.
+    assert_eq!(s.pair_of(&headers("lt-x-3", "hb")), None);
+    let other = format!("kz-{:016x}{}", 0xdead_u64, "0".repeat(24));
+    assert_eq!(s.pair_of(&headers(&other, "hb")), None);
+}
+
+#[test]
 fn receipts_are_counted_per_pair_with_the_first_time() {
     let s = state(0.0);
     let key = pair_key(2, 0);
