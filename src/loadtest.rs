@@ -168,6 +168,11 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub baseline: bool,
 
+    /// Keep the data dir (and log) of the daemon started here, to audit its event log
+    /// afterwards with `piston-webhooks log`; its path is printed on standard error.
+    #[arg(long)]
+    pub keep_data_dir: bool,
+
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -445,7 +450,14 @@ pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
                 eprintln!("piston-webhooks loadtest: the daemon's log ends with:\n{tail}");
             }
         }
-        own.stop().await;
+        if let Some(dir) = own.stop(args.keep_data_dir).await {
+            eprintln!(
+                "piston-webhooks loadtest: the daemon's data dir is kept in {}; audit it with \
+                 `piston-webhooks log replay --data-dir {}`",
+                dir.display(),
+                dir.join("data").display()
+            );
+        }
     }
     drop(receiver);
     // The daemon is gone (it would declare them again): delete the run's queues.
@@ -536,7 +548,7 @@ async fn drive(
     // The log as setup left it, to count the events appended (own daemon only: a
     // running one may log other things meanwhile).
     let log_mark = match own {
-        Some(_) => Some(api.health().await?),
+        Some(_) => Some(ingest::settled_mark(&api).await?),
         None => None,
     };
     let setup_seconds = setup_started.elapsed().as_secs_f64();
@@ -588,7 +600,8 @@ async fn drive(
     progress.set_length(expected);
     let drain_deadline = Instant::now() + Duration::from_secs_f64(args.drain_timeout);
     // Appended: until `/healthz` shows every accepted event in the log.
-    let appended = match log_mark {
+    let mut retried_bound = None;
+    let mut appended = match log_mark {
         Some(start) => {
             let hooks_per_account = u64::from(args.hooks_per_account);
             // An upper bound of the retried attempts (see `ingest`): every injected 500,
@@ -609,13 +622,15 @@ async fn drive(
                 })
                 .sum::<u64>()
                 * u64::from(setup::HOOK_RETRIES);
+            let retried = move || state.injected.load(Ordering::Relaxed) + dead_retries;
+            retried_bound = Some(retried);
             let seen = ingest::wait_appended(
                 &api,
                 clock,
                 start,
                 outcome.accepted,
                 hooks_per_account,
-                || state.injected.load(Ordering::Relaxed) + dead_retries,
+                retried,
                 drain_deadline,
             )
             .await;
@@ -632,6 +647,7 @@ async fn drive(
                 exact: args.dead_hooks == 0 && args.receiver_error_rate == 0.0,
                 timed_out: seen.timed_out,
                 polls: seen.polls,
+                events_at_end: None,
             })
         }
         None => None,
@@ -651,6 +667,19 @@ async fn drive(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     progress.finish();
+    // Counted again once the deliveries are done: more than were accepted means
+    // events from elsewhere (another publisher on `callevt`) or records the count does
+    // not know of.
+    if let (Some(a), Some(start), Some(retried)) = (appended.as_mut(), log_mark, retried_bound) {
+        if let Ok(end) = api.health().await {
+            a.events_at_end = Some(ingest::appended_between(
+                start,
+                end,
+                u64::from(args.hooks_per_account),
+                retried(),
+            ));
+        }
+    }
     let daemon_memory = own.and_then(daemon::OwnDaemon::memory);
     let loadtest_cpu_seconds = daemon::cpu_seconds("self");
 

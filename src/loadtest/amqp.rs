@@ -8,14 +8,15 @@
 //! accepted once the broker confirmed it was routed to a queue. Like Kazoo's
 //! `kz_amqp_util:basic_publish/5` (no `delivery_mode` unless asked), messages are
 //! transient by default; `--amqp-persistent` sends them persistent, and the broker then
-//! confirms only once it wrote them to disk (the queue is durable). The daemon delivers it with the id
-//! [`mapping::event_id_for`] derives from its `Msg-ID`, `Event-Name` and `Call-ID`;
-//! [`expected_event_id`] calls the same function, so the receiver knows which event a
-//! delivery is.
+//! confirms only once it wrote them to disk (the queue is durable). The daemon delivers
+//! an event with the id [`mapping::event_id_for`] derives from its `Msg-ID`,
+//! `Event-Name` and `Call-ID`; [`expected_event_id`] calls the same function, so the
+//! receiver knows which event a delivery is.
 //!
 //! The daemon started for the run consumes from a queue of its own
-//! (`piston-loadtest-TAG`, dead letters to `piston-loadtest-TAG.dead`); both are deleted
-//! at the end ([`Publisher::delete_queues`]).
+//! (`piston-loadtest-TAG-PID`, dead letters to `piston-loadtest-TAG-PID.dead`), declared
+//! here before it starts ([`Publisher::declare_queues`]) and deleted at the end
+//! ([`Publisher::delete_queues`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -55,7 +55,7 @@ pub(crate) struct OwnDaemon {
     pub pid: u32,
     pub base: String,
     log_path: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl OwnDaemon {
@@ -143,7 +143,7 @@ impl OwnDaemon {
             pid,
             base,
             log_path,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -163,8 +163,9 @@ impl OwnDaemon {
         &self.log_path
     }
 
-    /// Kills it and waits for it (bounded).
-    pub(crate) async fn stop(mut self) {
+    /// Kills it and waits for it (bounded). With `keep`, its temp dir (data and log)
+    /// stays on disk and its path is returned; otherwise it is deleted.
+    pub(crate) async fn stop(mut self, keep: bool) -> Option<PathBuf> {
         if let Err(e) = self.child.start_kill() {
             tracing::warn!(error = %e, "cannot kill the daemon");
         }
@@ -174,6 +175,7 @@ impl OwnDaemon {
         {
             tracing::warn!(pid = self.pid, "the daemon did not exit within 10 s");
         }
+        keep.then(|| self.dir.keep())
     }
 }
 

@@ -28,6 +28,9 @@ use super::Clock;
 /// How often `/healthz` is read while waiting.
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
+/// How long [`settled_mark`] waits for the log to settle after setup.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
+
 /// One `/healthz` read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct LogMark {
@@ -48,6 +51,29 @@ pub(crate) fn appended_between(
         - i128::from(retried);
     let per_event = i128::from(hooks_per_account) + 1;
     u64::try_from(grown.max(0) / per_event).unwrap_or(u64::MAX)
+}
+
+/// The log once setup's own records are in and delivered: no delivery pending and the
+/// same `last_seq` twice, 50 ms apart (at most [`SETTLE_DEADLINE`]; then the last read).
+pub(crate) async fn settled_mark(api: &Api) -> Result<LogMark, super::LoadtestError> {
+    let deadline = Instant::now() + SETTLE_DEADLINE;
+    let mut last = api.health().await?;
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = api.health().await?;
+        if now == last && now.pending == 0 {
+            return Ok(now);
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                last_seq = now.last_seq,
+                pending = now.pending,
+                "the daemon's log did not settle after setup; counting appends from here"
+            );
+            return Ok(now);
+        }
+        last = now;
+    }
 }
 
 /// What waiting for the appends saw.

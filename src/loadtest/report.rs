@@ -266,6 +266,10 @@ pub(crate) struct Appended {
     pub timed_out: bool,
     /// `/healthz` reads made after the load (every 10 ms).
     pub polls: u64,
+    /// Events counted the same way after the drain. More than were accepted: events
+    /// from elsewhere (another publisher on `callevt`, or records of the daemon's own
+    /// the count does not know of), so `events` may have been reached early.
+    pub events_at_end: Option<u64>,
 }
 
 /// The RabbitMQ side of `--via amqp`.
@@ -434,6 +438,13 @@ impl Report {
                     " (retries bounded: may be late)"
                 }
             );
+            if let Some(end) = a.events_at_end.filter(|&n| n > e.accepted) {
+                let _ = writeln!(
+                    out,
+                    "               WARNING: {end} events counted after the drain, {} more than accepted (another publisher on callevt? records not accounted for?): the appended figure may be early",
+                    end - e.accepted
+                );
+            }
         }
         let _ = writeln!(
             out,
