@@ -587,6 +587,24 @@ pub struct TryResult {
     pub latency_ms: u64,
 }
 
+impl TryResult {
+    /// A try that got no answer (transport error, or refused before connecting): worth
+    /// another try, with `client_error` saying why.
+    pub fn no_answer(client_error: String, latency_ms: u64) -> Self {
+        TryResult {
+            outcome: TryOutcome::Retryable {
+                status: None,
+                client_error: Some(client_error.clone()),
+                retry_after: None,
+            },
+            response_code: None,
+            response_body: None,
+            client_error: Some(client_error),
+            latency_ms,
+        }
+    }
+}
+
 /// Sends `req` once and reports what happened. Never fails: a transport error is a
 /// [`TryOutcome::Retryable`] result with a `client_error`, and a receiver's 4xx/5xx is
 /// data, not an error.
@@ -637,17 +655,7 @@ pub async fn send_try(
         Err(err) => {
             let client_error = classify_transport_error(&err);
             debug!(error = %err, client_error = %client_error, "delivery try failed to get an answer");
-            return TryResult {
-                outcome: TryOutcome::Retryable {
-                    status: None,
-                    client_error: Some(client_error.clone()),
-                    retry_after: None,
-                },
-                response_code: None,
-                response_body: None,
-                client_error: Some(client_error),
-                latency_ms: elapsed_ms(started),
-            };
+            return TryResult::no_answer(client_error, elapsed_ms(started));
         }
     };
 

@@ -26,8 +26,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{json, Map, Value};
 
 use crate::delivery::{
-    build_payload, build_request, send_try, BodyFormat, DeliveryHeaders, HttpVerb, TryOutcome,
-    TryResult,
+    build_payload, build_request, send_try, BodyFormat, DeliveryHeaders, HttpVerb, TryResult,
 };
 use crate::registry::{PendingDelivery, Registry, AUTO_DISABLE_REASON};
 use crate::uri_guard::is_forbidden_ip;
@@ -482,17 +481,7 @@ async fn try_once(
 /// A try refused before any connection. It counts as a failed try (so a hook that can
 /// never be reached is eventually auto-disabled) and is retried like a transport error.
 fn local_failure(client_error: String) -> TryResult {
-    TryResult {
-        outcome: TryOutcome::Retryable {
-            status: None,
-            client_error: Some(client_error.clone()),
-            retry_after: None,
-        },
-        response_code: None,
-        response_body: None,
-        client_error: Some(client_error),
-        latency_ms: 0,
-    }
+    TryResult::no_answer(client_error, 0)
 }
 
 /// Literal IP hosts skip DNS, so the resolver guard cannot see them: check here.
