@@ -125,9 +125,15 @@ impl Housekeeping {
         if cut <= last_cut {
             return Ok(None);
         }
-        // A snapshot above the cut first: snapshots at pruned records cannot be checked
-        // any more, and the next start should not need the records about to go.
-        let snapshot_seq = self.snapshot().await?;
+        // The newest snapshot must lie above the cut: snapshots at pruned records cannot
+        // be checked any more, and the next start should not need the records about to
+        // go. Take one only when the newest is not already there.
+        let newest = self.last_snapshot.load(Ordering::Relaxed);
+        let snapshot_seq = if newest > cut {
+            newest
+        } else {
+            self.snapshot().await?
+        };
         let pending = self.registry.read().pending_event_seqs();
         let log = self.log.clone();
         let summary: PruneSummary = tokio::task::spawn_blocking(move || {
