@@ -97,16 +97,8 @@ pub(crate) fn routing_key(call_id: &str) -> String {
 
 /// Appends event `n` to `out` as the Kazoo message ecallmgr would publish.
 pub(crate) fn write_message(out: &mut String, plan: &Plan, event: u64, gregorian_now: u64) {
-    let account = plan.account_of(event);
-    let account_id = plan
-        .accounts
-        .get(account as usize)
-        .map_or("", String::as_str);
-    let direction = if event.is_multiple_of(2) {
-        "inbound"
-    } else {
-        "outbound"
-    };
+    let account_id = plan.account_id_of(event);
+    let direction = Plan::direction_of(event);
     let id = plan.event_id(event);
     // Ids, account ids and the tag are [A-Za-z0-9_-]: nothing to escape.
     let _ = write!(

@@ -243,16 +243,8 @@ pub(crate) struct LoadOutcome {
 
 /// Appends event `n` of `account_id` to `out` as a JSON object.
 pub(crate) fn write_event(out: &mut String, plan: &Plan, event: u64) {
-    let account = plan.account_of(event);
-    let account_id = plan
-        .accounts
-        .get(account as usize)
-        .map_or("", String::as_str);
-    let direction = if event.is_multiple_of(2) {
-        "inbound"
-    } else {
-        "outbound"
-    };
+    let account_id = plan.account_id_of(event);
+    let direction = Plan::direction_of(event);
     let id = plan.event_id(event);
     // Ids and account ids are [A-Za-z0-9_-]: nothing to escape.
     let _ = write!(

@@ -112,6 +112,23 @@ impl Plan {
         u32::try_from(event % accounts).unwrap_or(0)
     }
 
+    /// The account id of event `n` (empty if there is no account).
+    pub(crate) fn account_id_of(&self, event: u64) -> &str {
+        self.accounts
+            .get(self.account_of(event) as usize)
+            .map_or("", String::as_str)
+    }
+
+    /// The call direction of event `n`: alternately inbound and outbound, so hooks with
+    /// a `call_direction` modifier listing both still match.
+    pub(crate) fn direction_of(event: u64) -> &'static str {
+        if event.is_multiple_of(2) {
+            "inbound"
+        } else {
+            "outbound"
+        }
+    }
+
     /// The healthy hooks that must receive event `n`.
     pub(crate) fn expected_hooks(&self, event: u64) -> &[u32] {
         self.healthy_by_account
