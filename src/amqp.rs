@@ -3,9 +3,11 @@
 //! The consumer declares a durable queue (`--amqp-queue`) with a dead-letter queue
 //! (`--amqp-dead-letter`), binds it to Kazoo's topic exchange `callevt` with
 //! `call.EVENT_NAME.*` for the events we deliver, and consumes with a bounded prefetch.
-//! Deliveries are taken in batches (up to the prefetch, or what arrives within 5 ms),
-//! mapped by [`mapping`], appended durably through [`Ingest::accept`] and only then
-//! acknowledged, with one `basic.ack(multiple)` up to the batch's last tag. So:
+//! Deliveries are taken in batches (what arrives within 5 ms, up to a quarter of the
+//! prefetch), mapped by [`mapping`] and appended durably through [`Ingest::accept`];
+//! up to four batches are appended at once (the log's writer commits them together),
+//! and each is acknowledged, in arrival order, with one `basic.ack(multiple)` up to its
+//! last tag once its append has returned. So:
 //!
 //! - a message is acked only once its event is in the log (or it carried no account id,
 //!   which Kazoo drops too): a crash before the ack redelivers it, and its stable
@@ -20,13 +22,13 @@
 
 pub mod mapping;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventlog::LogError;
-use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
@@ -39,7 +41,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::config::ServeConfig;
-use crate::ingest::Ingest;
+use crate::ingest::{IncomingEvent, Ingest};
 use mapping::{Mapped, CALL_EVENT_EXCHANGE};
 
 /// The first reconnect delay; it doubles up to [`MAX_BACKOFF`].
@@ -48,6 +50,11 @@ pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long a batch waits for more deliveries after its first one.
 pub const BATCH_WAIT: Duration = Duration::from_millis(5);
+/// Batches being appended at once; the next batch is collected and mapped while the
+/// earlier ones wait for their group commit.
+const APPENDS_IN_FLIGHT: usize = 4;
+/// How long the batch collector sleeps between takes of what has arrived.
+const COLLECT_NAP: Duration = Duration::from_millis(1);
 /// How long connecting (TCP, TLS, AMQP handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the counters are logged while they change.
@@ -310,30 +317,32 @@ async fn consume(
         .await?;
     *established = true;
     tracing::info!(prefetch = settings.prefetch, "consuming Kazoo call events");
-    let max = usize::from(settings.prefetch);
+    let max_batch = usize::from(settings.prefetch)
+        .div_ceil(APPENDS_IN_FLIGHT)
+        .max(1);
+    // Appends in flight, oldest first: each resolves to the tag to ack up to, and acks
+    // are sent in this order, so an ack never covers a message whose append is pending.
+    let mut appends = FuturesOrdered::new();
     let mut reported = Instant::now();
     let mut last_report = counters.snapshot();
     loop {
-        let first = tokio::select! {
+        tokio::select! {
             biased;
-            () = stopped(stop) => return Ok(()),
-            next = consumer.next() => next,
-        };
-        let mut batch = match first {
-            Some(Ok(delivery)) => vec![delivery],
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(SessionError::Cancelled),
-        };
-        let deadline = tokio::time::Instant::now() + settings.batch_wait;
-        while batch.len() < max {
-            match tokio::time::timeout_at(deadline, consumer.next()).await {
-                Ok(Some(Ok(delivery))) => batch.push(delivery),
-                Ok(Some(Err(e))) => return Err(e.into()),
-                Ok(None) => return Err(SessionError::Cancelled),
-                Err(_) => break,
+            () = stopped(stop) => {
+                while let Some(done) = appends.next().await {
+                    ack_through(&channel, done?).await?;
+                }
+                return Ok(());
+            }
+            Some(done) = appends.next(), if !appends.is_empty() => {
+                ack_through(&channel, done?).await?;
+            }
+            first = consumer.next(), if appends.len() < APPENDS_IN_FLIGHT => {
+                let batch = collect_batch(&mut consumer, first, max_batch, settings.batch_wait).await?;
+                let prepared = prepare_batch(&channel, counters, settings, batch).await?;
+                appends.push_back(append_batch(&channel, ingest, counters, prepared));
             }
         }
-        handle_batch(&channel, ingest, counters, settings, batch).await?;
         if reported.elapsed() >= REPORT_EVERY {
             let now = counters.snapshot();
             if now != last_report {
@@ -343,6 +352,50 @@ async fn consume(
             reported = Instant::now();
         }
     }
+}
+
+/// A batch: the first delivery, then whatever arrives within `wait`, up to `max`.
+///
+/// It naps ([`COLLECT_NAP`]) and then takes what is ready, rather than waking once per
+/// message: lapin hands each delivery over from its I/O thread, and a wake-up per
+/// message cost more CPU than the rest of the ingest.
+async fn collect_batch(
+    consumer: &mut lapin::Consumer,
+    first: Option<Result<Delivery, lapin::Error>>,
+    max: usize,
+    wait: Duration,
+) -> Result<Vec<Delivery>, SessionError> {
+    let mut batch = match first {
+        Some(Ok(delivery)) => vec![delivery],
+        Some(Err(e)) => return Err(e.into()),
+        None => return Err(SessionError::Cancelled),
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        while batch.len() < max {
+            match consumer.next().now_or_never() {
+                Some(Some(Ok(delivery))) => batch.push(delivery),
+                Some(Some(Err(e))) => return Err(e.into()),
+                Some(None) => return Err(SessionError::Cancelled),
+                None => break,
+            }
+        }
+        if batch.len() >= max || tokio::time::Instant::now() >= deadline {
+            return Ok(batch);
+        }
+        let nap = tokio::time::Instant::now() + COLLECT_NAP;
+        tokio::time::sleep_until(nap.min(deadline)).await;
+    }
+}
+
+/// Acknowledges every message up to `tag` (`None`: nothing to acknowledge).
+async fn ack_through(channel: &Channel, tag: Option<u64>) -> Result<(), SessionError> {
+    if let Some(tag) = tag {
+        channel
+            .basic_ack(tag, BasicAckOptions { multiple: true })
+            .await?;
+    }
+    Ok(())
 }
 
 /// Declares what we consume from. `callevt` is used as found; when absent it is
@@ -423,48 +476,72 @@ async fn declare_topology(
     Ok(())
 }
 
-/// Maps, appends and acknowledges one batch; rejects the malformed messages in it.
-async fn handle_batch(
+/// A batch after mapping: its events, and the deliveries still to acknowledge.
+struct PreparedBatch {
+    events: Vec<IncomingEvent>,
+    /// The delivery of each event in `events`, in the same order.
+    event_deliveries: Vec<Delivery>,
+    /// Tags of the deliveries not rejected (events and dropped ones).
+    kept_tags: Vec<u64>,
+}
+
+/// Maps one batch; rejects its malformed messages at once and counts the dropped ones.
+async fn prepare_batch(
     channel: &Channel,
-    ingest: &Ingest,
     counters: &Counters,
     settings: &AmqpSettings,
     batch: Vec<Delivery>,
-) -> Result<(), SessionError> {
+) -> Result<PreparedBatch, SessionError> {
     Counters::add(&counters.received, batch.len() as u64);
-    let mut rejected: HashSet<u64> = HashSet::new();
-    let mut events = Vec::with_capacity(batch.len());
-    let mut with_events: Vec<&Delivery> = Vec::with_capacity(batch.len());
-    for delivery in &batch {
+    let mut prepared = PreparedBatch {
+        events: Vec::with_capacity(batch.len()),
+        event_deliveries: Vec::with_capacity(batch.len()),
+        kept_tags: Vec::with_capacity(batch.len()),
+    };
+    for delivery in batch {
         if delivery.data.len() > settings.max_message_bytes {
             let error = format!(
                 "message of {} bytes is larger than --max-body-bytes ({})",
                 delivery.data.len(),
                 settings.max_message_bytes
             );
-            dead_letter(channel, counters, delivery, &error).await?;
-            rejected.insert(delivery.delivery_tag);
+            dead_letter(channel, counters, &delivery, &error).await?;
             continue;
         }
         match mapping::map_message(&delivery.data) {
             Ok(Mapped::Event(event)) => {
-                events.push(event);
-                with_events.push(delivery);
+                prepared.kept_tags.push(delivery.delivery_tag);
+                prepared.events.push(event);
+                prepared.event_deliveries.push(delivery);
             }
             Ok(Mapped::NoAccount { event_name }) => {
                 Counters::add(&counters.dropped_no_account, 1);
+                prepared.kept_tags.push(delivery.delivery_tag);
                 tracing::debug!(
                     %event_name,
                     routing_key = delivery.routing_key.as_str(),
                     "no Account-ID in Custom-Channel-Vars; dropped as Kazoo does"
                 );
             }
-            Err(error) => {
-                dead_letter(channel, counters, delivery, &error).await?;
-                rejected.insert(delivery.delivery_tag);
-            }
+            Err(error) => dead_letter(channel, counters, &delivery, &error).await?,
         }
     }
+    Ok(prepared)
+}
+
+/// Appends a prepared batch durably. Resolves to the tag to acknowledge up to: the
+/// batch's last delivery that was not rejected (`None` when all were).
+async fn append_batch(
+    channel: &Channel,
+    ingest: &Ingest,
+    counters: &Counters,
+    prepared: PreparedBatch,
+) -> Result<Option<u64>, SessionError> {
+    let PreparedBatch {
+        events,
+        event_deliveries,
+        mut kept_tags,
+    } = prepared;
     let mapped = events.len() as u64;
     if mapped > 0 {
         match ingest.accept(events).await {
@@ -477,7 +554,7 @@ async fn handle_batch(
             // redelivery: find it, one event at a time, and dead-letter it.
             Err(LogError::Encode(reason)) => {
                 tracing::warn!(%reason, "a batch could not be encoded; appending its events one by one");
-                for delivery in with_events {
+                for delivery in &event_deliveries {
                     let Ok(Mapped::Event(event)) = mapping::map_message(&delivery.data) else {
                         continue;
                     };
@@ -488,7 +565,7 @@ async fn handle_batch(
                         }
                         Err(LogError::Encode(reason)) => {
                             dead_letter(channel, counters, delivery, &reason).await?;
-                            rejected.insert(delivery.delivery_tag);
+                            kept_tags.retain(|tag| *tag != delivery.delivery_tag);
                         }
                         Err(error) => return Err(error.into()),
                     }
@@ -497,18 +574,9 @@ async fn handle_batch(
             Err(error) => return Err(error.into()),
         }
     }
-    // Everything not rejected is now durable (or dropped): ack it all at once.
-    let last = batch
-        .iter()
-        .map(|d| d.delivery_tag)
-        .filter(|tag| !rejected.contains(tag))
-        .max();
-    if let Some(tag) = last {
-        channel
-            .basic_ack(tag, BasicAckOptions { multiple: true })
-            .await?;
-    }
-    Ok(())
+    // Everything kept is now durable (or dropped). A multiple ack must not name a
+    // rejected tag (the broker would close the channel), hence the last kept one.
+    Ok(kept_tags.into_iter().max())
 }
 
 /// Rejects a delivery without requeue: the broker moves it to the dead-letter queue.

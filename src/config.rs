@@ -63,9 +63,9 @@ pub struct ServeConfig {
     )]
     pub amqp_dead_letter: String,
 
-    /// Unacknowledged messages the broker may send ahead (basic.qos); also the
-    /// largest batch appended at once.
-    #[arg(long, env = "PISTON_AMQP_PREFETCH", default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Unacknowledged messages the broker may send ahead (basic.qos); a batch appended
+    /// at once is at most a quarter of it.
+    #[arg(long, env = "PISTON_AMQP_PREFETCH", default_value_t = 2000, value_parser = clap::value_parser!(u16).range(1..))]
     pub amqp_prefetch: u16,
 
     /// Largest request body accepted, in bytes (larger gets 413).

@@ -304,11 +304,18 @@ impl Registry {
             } => {
                 // No duplicate check here: the log's writer skips an event whose id is
                 // already in the log (a unique key, see `index`), atomically.
-                let payload = object_or_empty(payload);
-                let matched = self.matching_hooks(account_id, hook_event, &payload);
+                // Matched against the record's own payload: it is copied only for an
+                // event that has deliveries to hold.
+                let empty = Map::new();
+                let matched = self.matching_hooks(
+                    account_id,
+                    hook_event,
+                    payload.as_object().unwrap_or(&empty),
+                );
                 if matched.is_empty() {
                     return effects;
                 }
+                let payload = object_or_empty(payload);
                 let event = Arc::new(AcceptedEvent {
                     seq: record.seq,
                     event_id: event_id.clone(),
