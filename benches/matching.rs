@@ -119,7 +119,7 @@ fn bench_encode(c: &mut Criterion) {
 
     let account = AccountId::generate();
     let event = channel_destroy_payload(&account, 1);
-    let payload = build_payload(&event, "channel_destroy", None, "channel_destroy");
+    let payload = build_payload(&event, "channel_destroy", None, "channel_destroy").to_map();
     eprintln!(
         "encode: {} top-level keys, form body {} bytes, json body {} bytes",
         payload.len(),

@@ -44,8 +44,13 @@ mod tests;
 /// See the module documentation for the rules. An empty map gives an empty string. The
 /// function never fails and never panics, whatever the input.
 pub fn form_encode(payload: &Map<String, Value>) -> String {
+    form_encode_fields(payload.iter().map(|(key, value)| (key.as_str(), value)))
+}
+
+/// [`form_encode`] of an object given as its fields, in the order given.
+pub fn form_encode_fields<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>) -> String {
     let mut out = String::new();
-    for (key, value) in payload {
+    for (key, value) in fields {
         let mut name = String::with_capacity(key.len());
         encode_key_into(&mut name, key);
         encode_pairs(&mut out, &mut name, value);

@@ -457,7 +457,7 @@ async fn try_once(
         .parse::<BodyFormat>()
         .unwrap_or(BodyFormat::FormData);
     let uri = str_field(doc, "uri");
-    let request = match build_request(uri, verb, format, &payload) {
+    let request = match build_request(uri, verb, format, payload) {
         Ok(r) => r,
         Err(e) => return local_failure(format!("malformed url: {e}")),
     };
@@ -485,11 +485,8 @@ fn local_failure(client_error: String) -> TryResult {
 }
 
 /// Literal IP hosts skip DNS, so the resolver guard cannot see them: check here.
-fn literal_host_is_forbidden(url: &str) -> bool {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host().map(|h| h.to_owned()))
-    {
+fn literal_host_is_forbidden(url: &url::Url) -> bool {
+    match url.host() {
         Some(url::Host::Ipv4(ip)) => is_forbidden_ip(ip.into()),
         Some(url::Host::Ipv6(ip)) => is_forbidden_ip(ip.into()),
         _ => false,

@@ -65,7 +65,7 @@ fn payload_gets_hook_event() {
     let event = obj(json!({"call_id": "c1", "account_id": "a1"}));
     let payload = build_payload(&event, "channel_create", None, "channel_create");
     assert_eq!(
-        Value::Object(payload),
+        Value::Object(payload.to_map()),
         json!({"call_id": "c1", "account_id": "a1", "hook_event": "channel_create"})
     );
 }
@@ -76,7 +76,7 @@ fn custom_data_merges_shallowly_and_overwrites() {
     let custom = obj(json!({"vars": {"c": 3}, "extra": "x", "call_id": "mine"}));
     let payload = build_payload(&event, "channel_answer", Some(&custom), "channel_answer");
     assert_eq!(
-        Value::Object(payload),
+        Value::Object(payload.to_map()),
         json!({
             "call_id": "mine",
             "vars": {"c": 3},
@@ -116,7 +116,7 @@ fn selection_keys_absent_from_event_are_not_added() {
     let event = obj(json!({"event_name": "voicemail_new"}));
     let custom = obj(json!({"type": "voicemail_new"}));
     let payload = build_payload(&event, "notifications", Some(&custom), "notifications");
-    assert!(!payload.contains_key("type"));
+    assert!(payload.get("type").is_none());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ fn get_appends_query_with_question_mark() {
     )
     .expect("request");
     assert_eq!(req.method, HttpVerb::Get);
-    assert_eq!(req.url, "http://example.com/hook?a=1+2&b=true");
+    assert_eq!(req.url.as_str(), "http://example.com/hook?a=1+2&b=true");
     assert_eq!(req.content_type, None);
     assert!(req.body.is_empty());
 }
@@ -148,7 +148,7 @@ fn get_joins_existing_query_with_ampersand() {
         &payload,
     )
     .expect("request");
-    assert_eq!(req.url, "https://example.com/hook?token=abc&a=x");
+    assert_eq!(req.url.as_str(), "https://example.com/hook?token=abc&a=x");
 
     let req = build_request(
         "https://example.com/hook?token=abc&",
@@ -157,7 +157,7 @@ fn get_joins_existing_query_with_ampersand() {
         &payload,
     )
     .expect("request");
-    assert_eq!(req.url, "https://example.com/hook?token=abc&a=x");
+    assert_eq!(req.url.as_str(), "https://example.com/hook?token=abc&a=x");
 
     // An empty query is no query.
     let req = build_request(
@@ -167,7 +167,7 @@ fn get_joins_existing_query_with_ampersand() {
         &payload,
     )
     .expect("request");
-    assert_eq!(req.url, "https://example.com/hook?a=x");
+    assert_eq!(req.url.as_str(), "https://example.com/hook?a=x");
 }
 
 #[test]
@@ -180,7 +180,7 @@ fn get_with_empty_payload_leaves_uri_alone() {
         &empty,
     )
     .expect("request");
-    assert_eq!(req.url, "http://example.com/h?x=1");
+    assert_eq!(req.url.as_str(), "http://example.com/h?x=1");
     let req = build_request(
         "http://example.com/h",
         HttpVerb::Get,
@@ -188,7 +188,7 @@ fn get_with_empty_payload_leaves_uri_alone() {
         &empty,
     )
     .expect("request");
-    assert_eq!(req.url, "http://example.com/h");
+    assert_eq!(req.url.as_str(), "http://example.com/h");
 }
 
 #[test]
@@ -201,7 +201,7 @@ fn fragment_is_dropped() {
         &payload,
     )
     .expect("request");
-    assert_eq!(req.url, "http://example.com/h?q=1&a=x");
+    assert_eq!(req.url.as_str(), "http://example.com/h?q=1&a=x");
     let req = build_request(
         "http://example.com/h#frag",
         HttpVerb::Post,
@@ -209,7 +209,7 @@ fn fragment_is_dropped() {
         &payload,
     )
     .expect("request");
-    assert_eq!(req.url, "http://example.com/h");
+    assert_eq!(req.url.as_str(), "http://example.com/h");
 }
 
 #[test]
@@ -224,8 +224,8 @@ fn post_form_data_is_urlencoded_body() {
     .expect("request");
     assert_eq!(req.method, HttpVerb::Post);
     assert_eq!(req.content_type, Some("application/x-www-form-urlencoded"));
-    assert_eq!(req.body, b"a[b]=c+d&n=1".to_vec());
-    assert_eq!(req.url, "http://example.com/h");
+    assert_eq!(&req.body[..], b"a[b]=c+d&n=1");
+    assert_eq!(req.url.as_str(), "http://example.com/h");
 }
 
 #[test]
@@ -851,9 +851,9 @@ async fn invalid_header_value_is_a_request_error_not_a_panic() {
     let headers = DeliveryHeaders::new("hook\nbad", "acct", "evt");
     let req = DeliveryRequest {
         method: HttpVerb::Post,
-        url: "http://127.0.0.1:9/".to_owned(),
+        url: Url::parse("http://127.0.0.1:9/").expect("url"),
         content_type: Some(JSON_CONTENT_TYPE),
-        body: b"{}".to_vec(),
+        body: Bytes::from_static(b"{}"),
     };
     let result = send_try(&test_client(), &req, &headers, Duration::from_secs(1), 64).await;
     assert!(result.outcome.is_retryable());
@@ -897,4 +897,73 @@ fn shorten_cuts_on_char_boundaries() {
     let long = "é".repeat(300);
     assert_eq!(shorten(&long).chars().count(), 200);
     assert_eq!(shorten("short"), "short");
+}
+
+/// The borrowed payload is exactly the copy-and-merge the payload rule describes, field
+/// order included (JSON and form bodies follow it), over random events and custom data.
+#[test]
+fn borrowed_payload_matches_copy_and_merge() {
+    use rand::Rng;
+    fn reference(
+        event: &Map<String, Value>,
+        hook_event: &str,
+        custom: Option<&Map<String, Value>>,
+        kind: &str,
+    ) -> Map<String, Value> {
+        let mut out = event.clone();
+        out.insert("hook_event".into(), json!(hook_event));
+        for (k, v) in custom.into_iter().flatten() {
+            if ["object", "notifications"].contains(&kind)
+                && ["type", "action"].contains(&k.as_str())
+            {
+                continue;
+            }
+            out.insert(k.clone(), v.clone());
+        }
+        out
+    }
+    const KEYS: &[&str] = &[
+        "a",
+        "action",
+        "call_id",
+        "hook_event",
+        "type",
+        "z",
+        "",
+        "Zed",
+    ];
+    let mut rng = StdRng::seed_from_u64(11);
+    let random_map = |rng: &mut StdRng| -> Map<String, Value> {
+        (0..rng.random_range(0..6))
+            .map(|_| {
+                let key = KEYS[rng.random_range(0..KEYS.len())];
+                (key.to_owned(), json!(rng.random_range(0..3)))
+            })
+            .collect()
+    };
+    for _ in 0..2_000 {
+        let hook_event = ["channel_create", "parking"][rng.random_range(0..2)];
+        let mut event = random_map(&mut rng);
+        if rng.random_bool(0.5) {
+            // As ingested events carry it: then nothing needs to be set over it.
+            event.insert("hook_event".into(), json!(hook_event));
+        }
+        let custom = random_map(&mut rng);
+        let custom = rng.random_bool(0.7).then_some(&custom);
+        let kind = ["object", "notifications", "all", "parking"][rng.random_range(0..4)];
+        let view = build_payload(&event, hook_event, custom, kind);
+        let expected = reference(&event, hook_event, custom, kind);
+        assert_eq!(view.to_map(), expected);
+        assert_eq!(
+            serde_json::to_string(&view).expect("json"),
+            serde_json::to_string(&expected).expect("json")
+        );
+        assert_eq!(
+            crate::form::form_encode_fields(view.fields()),
+            crate::form::form_encode(&expected)
+        );
+        for key in KEYS {
+            assert_eq!(view.get(key), expected.get(*key), "{key}");
+        }
+    }
 }
