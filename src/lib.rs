@@ -164,21 +164,39 @@ impl Daemon {
         // bound, so one slow client cannot hold the shutdown.
         let bound = self.config.shutdown_timeout();
         let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = signalled_tx.send(true);
+        // The API (and so HTTP ingest) runs on threads of its own, so that a delivery
+        // backlog, which can keep this runtime's workers busy for minutes, does not
+        // starve requests: they get their share of the CPU from the OS scheduler.
+        let api_runtime = api_runtime()?;
+        let listener = listener.into_std().map_err(|source| DaemonError::Io {
+            context: "handing the listener to the API runtime".into(),
+            source,
+        })?;
+        let server = api_runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    shutdown.await;
+                    let _ = signalled_tx.send(true);
+                })
+                .await
         });
         let overdue = async move {
             let _ = signalled_rx.wait_for(|s| *s).await;
             tokio::time::sleep(bound).await;
         };
         tokio::select! {
-            served = server => served.map_err(|source| DaemonError::Io {
-                context: "serving the API".into(),
-                source,
-            })?,
+            served = server => served
+                .map_err(std::io::Error::other)
+                .and_then(|served| served)
+                .map_err(|source| DaemonError::Io {
+                    context: "serving the API".into(),
+                    source,
+                })?,
             () = overdue => tracing::warn!(?bound, "requests still open at the shutdown bound; closing them"),
         }
+        // Requests still open past the bound are dropped with their runtime.
+        api_runtime.shutdown_background();
         // No new events from RabbitMQ: finish the batch in hand (appended, then acked);
         // what was not acked goes back to the queue.
         if let Some(consumer) = amqp {
@@ -212,6 +230,20 @@ impl Daemon {
         self.log.close()?;
         Ok(())
     }
+}
+
+/// The runtime the API is served on: as many workers as cores (at least 2).
+fn api_runtime() -> Result<tokio::runtime::Runtime, DaemonError> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("api")
+        .enable_all()
+        .build()
+        .map_err(|source| DaemonError::Io {
+            context: "starting the API runtime".into(),
+            source,
+        })
 }
 
 /// Replays the log from `from_seq` through `Registry::apply`. Reading, verifying and

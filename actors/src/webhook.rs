@@ -572,7 +572,7 @@ fn on_try_done(
     let log = state.ctx.log.clone();
     let me = myself.clone();
     tokio::spawn(async move {
-        let message = match log.append(events).await {
+        let message = match log.append_background(events).await {
             Ok(_) => WebhookMsg::Recorded {
                 event_seq,
                 next_try_at_ms,

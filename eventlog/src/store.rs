@@ -251,9 +251,13 @@ const GENESIS_PREV_HASH: [u8; 32] = [0; 32];
 /// The WAL size past which RocksDB flushes the column families that pin old WAL files.
 const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
 
-/// Soft cap on the events of one group commit: the writer stops draining the queue once a
-/// batch holds this many, so one huge burst does not build an unbounded `WriteBatch`.
+/// Soft cap on the events of one group commit: a batch takes no more requests once it
+/// holds this many, so one huge burst does not build an unbounded `WriteBatch`.
 const MAX_BATCH_EVENTS: usize = 4096;
+
+/// The share of [`MAX_BATCH_EVENTS`] kept for background appends when some wait, so
+/// they are never starved by the others.
+const BACKGROUND_SHARE_EVENTS: usize = MAX_BATCH_EVENTS / 4;
 
 /// How many raw records a [`LogIter`] reads from RocksDB at a time.
 const READ_CHUNK: usize = 256;
@@ -329,6 +333,8 @@ struct Request {
     /// Set for the checkpoint of a prune: its deletions and metadata join the same batch.
     prune: Option<PendingCheckpoint>,
     reply: Reply,
+    /// Appended with [`EventLog::append_background`]: it yields to the others.
+    background: bool,
 }
 
 /// Where the writer sends the outcome of one append.
@@ -798,11 +804,36 @@ impl EventLog {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        self.append_queued(events, false).await
+    }
+
+    /// [`EventLog::append`] for records no caller is kept waiting on (delivery attempts):
+    /// the writer commits the other queued appends first, and these in the room left,
+    /// at least [`BACKGROUND_SHARE_EVENTS`] of every group commit while any wait. So an
+    /// ingest request is not queued behind thousands of attempt records. Same guarantees
+    /// as [`EventLog::append`] otherwise.
+    pub async fn append_background(&self, events: Vec<Event>) -> Result<Vec<Record>, LogError> {
+        if self.inner.read_only {
+            return Err(LogError::ReadOnly);
+        }
+        refuse_checkpoints(&events)?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.append_queued(events, true).await
+    }
+
+    async fn append_queued(
+        &self,
+        events: Vec<Event>,
+        background: bool,
+    ) -> Result<Vec<Record>, LogError> {
         let (tx, rx) = oneshot::channel();
         self.submit(Job::Append(Request {
             events,
             prune: None,
             reply: Reply::Async(tx),
+            background,
         }))?;
         rx.await.map_err(|_| LogError::Closed)?
     }
@@ -831,6 +862,7 @@ impl EventLog {
             events,
             prune,
             reply: Reply::Blocking(tx),
+            background: false,
         }))?;
         rx.recv().map_err(|_| LogError::Closed)?
     }
@@ -980,6 +1012,54 @@ impl Drop for Inner {
     }
 }
 
+/// Appends waiting for the writer, in two lanes.
+#[derive(Default)]
+struct Queued {
+    foreground: VecDeque<Request>,
+    background: VecDeque<Request>,
+}
+
+impl Queued {
+    fn push(&mut self, request: Request) {
+        if request.background {
+            self.background.push_back(request);
+        } else {
+            self.foreground.push_back(request);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.foreground.is_empty() && self.background.is_empty()
+    }
+
+    /// The requests of the next group commit, each lane in arrival order: foreground
+    /// first, up to [`MAX_BATCH_EVENTS`] less the [`BACKGROUND_SHARE_EVENTS`] kept while
+    /// background requests wait, then background ones to fill the batch. A request is
+    /// never split; a batch always takes at least one request when any wait.
+    fn next_round(&mut self) -> Vec<Request> {
+        let reserve = if self.background.is_empty() {
+            0
+        } else {
+            BACKGROUND_SHARE_EVENTS
+        };
+        let mut round = Vec::new();
+        let mut events = 0;
+        for (lane, limit) in [
+            (&mut self.foreground, MAX_BATCH_EVENTS - reserve),
+            (&mut self.background, MAX_BATCH_EVENTS),
+        ] {
+            while events < limit || round.is_empty() {
+                let Some(request) = lane.pop_front() else {
+                    break;
+                };
+                events += request.events.len();
+                round.push(request);
+            }
+        }
+        round
+    }
+}
+
 /// The writer thread's state: it alone knows the tail of the chain.
 struct Writer {
     db: Arc<DB>,
@@ -997,32 +1077,22 @@ impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Job>) {
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        // `recv` fails only once every sender is gone and the queue is empty.
-        while let Ok(first) = rx.recv() {
-            let mut requests = Vec::new();
-            let mut events = 0;
-            let mut next = Some(first);
-            while let Some(job) = next.take() {
-                match job {
-                    Job::Append(request) => {
-                        events += request.events.len();
-                        requests.push(request);
-                    }
-                    Job::RebuildIndexes(reply) => {
-                        // Appends queued before the rebuild are committed before it.
-                        if !requests.is_empty() {
-                            self.commit(std::mem::take(&mut requests), &sync);
-                            events = 0;
-                        }
-                        let _ = reply.send(self.rebuild_indexes());
-                    }
-                }
-                if events < MAX_BATCH_EVENTS {
-                    next = rx.try_recv().ok();
+        let mut queued = Queued::default();
+        loop {
+            // Wait only when nothing is queued; `recv` fails once every sender is gone
+            // and the channel is empty.
+            if queued.is_empty() {
+                match rx.recv() {
+                    Ok(job) => self.take(job, &mut queued, &sync),
+                    Err(_) => break,
                 }
             }
-            if !requests.is_empty() {
-                self.commit(requests, &sync);
+            while let Ok(job) = rx.try_recv() {
+                self.take(job, &mut queued, &sync);
+            }
+            let round = queued.next_round();
+            if !round.is_empty() {
+                self.commit(round, &sync);
             }
         }
         // Every write was synced already; this is belt and braces for a clean shutdown.
@@ -1030,6 +1100,23 @@ impl Writer {
             warn!(error = %e, "event log: flushing the write-ahead log at close failed");
         }
         debug!(last_seq = self.last_seq, "event log writer stopped");
+    }
+
+    /// Queues an append; a rebuild runs at once, after every append queued before it.
+    fn take(&mut self, job: Job, queued: &mut Queued, sync: &WriteOptions) {
+        match job {
+            Job::Append(request) => queued.push(request),
+            Job::RebuildIndexes(reply) => {
+                loop {
+                    let round = queued.next_round();
+                    if round.is_empty() {
+                        break;
+                    }
+                    self.commit(round, sync);
+                }
+                let _ = reply.send(self.rebuild_indexes());
+            }
+        }
     }
 
     fn rebuild_indexes(&self) -> Result<u64, LogError> {
@@ -1068,6 +1155,7 @@ impl Writer {
             events,
             prune,
             reply,
+            background: _,
         } in requests
         {
             let admitted = match (&indexer, &families) {

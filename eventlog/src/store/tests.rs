@@ -761,3 +761,100 @@ fn error_messages_are_lowercase_without_trailing_period() {
         "record 3 has unknown version 99"
     );
 }
+
+/// A queued request of `events` events (tagged `tag`, as `expires_at` of the first).
+fn queued_request(tag: u64, events: usize, background: bool) -> Request {
+    let (tx, _rx) = oneshot::channel();
+    Request {
+        events: (0..events as u64).map(|i| ev(tag * 100_000 + i)).collect(),
+        prune: None,
+        reply: Reply::Async(tx),
+        background,
+    }
+}
+
+fn tags(round: &[Request]) -> Vec<u64> {
+    round
+        .iter()
+        .map(|r| match &r.events[0] {
+            Event::TokenIssued { expires_at, .. } => expires_at / 100_000,
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_group_commit_takes_foreground_appends_before_background_ones() {
+    let mut queued = Queued::default();
+    // 40 background requests of 100 events arrived first, then 3 foreground ones.
+    for tag in 1..=40 {
+        queued.push(queued_request(tag, 100, true));
+    }
+    for tag in 101..=103 {
+        queued.push(queued_request(tag, 100, false));
+    }
+    let round = queued.next_round();
+    let taken = tags(&round);
+    // The foreground ones lead, and the batch is filled up to its cap with background.
+    assert_eq!(&taken[..3], &[101, 102, 103]);
+    assert_eq!(&taken[3..], (1..=38).collect::<Vec<_>>().as_slice());
+    let events: usize = round.iter().map(|r| r.events.len()).sum();
+    assert!(events <= MAX_BATCH_EVENTS + 100, "{events}");
+    assert_eq!(tags(&queued.next_round()), vec![39, 40]);
+    assert!(queued.is_empty());
+    assert!(queued.next_round().is_empty());
+}
+
+#[test]
+fn background_appends_keep_their_share_under_foreground_load() {
+    let mut queued = Queued::default();
+    for tag in 1..=100 {
+        queued.push(queued_request(tag, 100, false));
+    }
+    for tag in 1001..=1020 {
+        queued.push(queued_request(tag, 100, true));
+    }
+    let taken = tags(&queued.next_round());
+    let background = taken.iter().filter(|t| **t > 1000).count();
+    // Their share, less at most one request the foreground lane overshot by.
+    assert!(
+        background * 100 >= BACKGROUND_SHARE_EVENTS - 100,
+        "background got {background} requests of 100 events"
+    );
+    // Arrival order is kept within each lane.
+    let foreground: Vec<u64> = taken.iter().copied().filter(|t| *t <= 1000).collect();
+    assert_eq!(
+        foreground,
+        (1..=foreground.len() as u64).collect::<Vec<_>>()
+    );
+    // A request larger than the cap still goes, alone.
+    let mut queued = Queued::default();
+    queued.push(queued_request(7, MAX_BATCH_EVENTS + 1, false));
+    queued.push(queued_request(8, 1, true));
+    assert_eq!(tags(&queued.next_round()), vec![7]);
+    assert_eq!(tags(&queued.next_round()), vec![8]);
+}
+
+#[tokio::test]
+async fn background_appends_are_durable_records_like_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), None).unwrap();
+    let (a, b) = tokio::join!(
+        log.append_background(vec![ev(1), ev(2)]),
+        log.append(vec![ev(3)])
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.iter().map(n_of).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(b.iter().map(n_of).collect::<Vec<_>>(), vec![3]);
+    log.close().unwrap();
+    assert!(matches!(
+        log.append_background(vec![ev(4)]).await,
+        Err(LogError::Closed)
+    ));
+    drop(log);
+    let reopened = EventLog::open(dir.path(), None).unwrap();
+    let stored: Vec<u64> = reopened.iter_from(1).map(|r| n_of(&r.unwrap())).collect();
+    let mut sorted = stored.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, vec![1, 2, 3]);
+}
