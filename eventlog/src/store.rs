@@ -251,6 +251,9 @@ const GENESIS_PREV_HASH: [u8; 32] = [0; 32];
 /// The WAL size past which RocksDB flushes the column families that pin old WAL files.
 const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
 
+/// The memory all column families' memtables may hold together before RocksDB flushes.
+const MAX_MEMTABLE_BYTES: usize = 32 << 20;
+
 /// Soft cap on the events of one group commit: a batch takes no more requests once it
 /// holds this many, so one huge burst does not build an unbounded `WriteBatch`.
 const MAX_BATCH_EVENTS: usize = 4096;
@@ -673,6 +676,9 @@ impl EventLog {
         // a WAL file cannot go while any family still holds unflushed data from it: bound
         // the WAL so RocksDB flushes those families and disk stays bounded under load.
         opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+        // Memtables are the largest part of the daemon's memory under load (64 MiB per
+        // family by default, two per family while one flushes): cap them all together.
+        opts.set_db_write_buffer_size(MAX_MEMTABLE_BYTES);
         let families = [
             DEFAULT_COLUMN_FAMILY_NAME,
             SNAPSHOTS_CF,
