@@ -214,15 +214,20 @@ pub fn router(state: AppState) -> Router {
 /// Answers once the log is replayed and the API serves (no auth), with what an operator
 /// wants at a glance.
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> envelope::Reply {
-    let (last_seq, pending) = {
+    let (last_seq, pending, events_accepted) = {
         let registry = state.registry();
-        (registry.last_seq(), registry.pending_count())
+        (
+            registry.last_seq(),
+            registry.pending_count(),
+            registry.events_accepted(),
+        )
     };
     let start = state.inner.start;
     envelope::Reply::ok(serde_json::json!({
         "status": "ok",
         "last_seq": last_seq,
         "pending_deliveries": pending,
+        "events_accepted": events_accepted,
         "last_snapshot_seq": state.inner.figures.last_snapshot_seq.load(std::sync::atomic::Ordering::Relaxed),
         "start": {"snapshot_seq": start.snapshot_seq, "replayed_records": start.replayed_records},
     }))

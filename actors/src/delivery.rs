@@ -29,6 +29,8 @@
 //!   appends `?` unconditionally), and any `#fragment` is dropped.
 //! * JSON bodies are compact, not pretty-printed; receivers parse both the same.
 //! * Every try has a whole-request timeout (Kazoo has none).
+//! * After 3 failed tries in a row a hook pauses for one retry base, then tries one
+//!   delivery at a time until one succeeds (the webhook actor's breaker).
 //! * `X-Event-ID` and a `User-Agent` are sent besides Kazoo's `X-Hook-ID` and
 //!   `X-Account-ID`.
 //! * `cluster_id` is not added to the payload.

@@ -157,6 +157,9 @@ pub struct Registry {
     /// Deliveries not finished yet, by webhook then event sequence.
     pending: BTreeMap<(WebhookId, u64), PendingDelivery>,
     last_seq: u64,
+    /// `EventAccepted` records applied (replayed ones included), for `/healthz`.
+    #[serde(default)]
+    events_accepted: u64,
 }
 
 impl Registry {
@@ -302,6 +305,7 @@ impl Registry {
                 hook_event,
                 payload,
             } => {
+                self.events_accepted += 1;
                 // No duplicate check here: the log's writer skips an event whose id is
                 // already in the log (a unique key, see `index`), atomically.
                 // Matched against the record's own payload: it is copied only for an
@@ -518,6 +522,12 @@ impl Registry {
     /// must keep their records).
     pub fn pending_event_seqs(&self) -> std::collections::HashSet<u64> {
         self.pending.keys().map(|(_, seq)| *seq).collect()
+    }
+
+    /// How many events were accepted into the log this registry was built from (since a
+    /// snapshot written before this count existed, only those after it).
+    pub fn events_accepted(&self) -> u64 {
+        self.events_accepted
     }
 
     /// Number of deliveries not finished yet.

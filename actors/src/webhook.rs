@@ -84,6 +84,8 @@ pub enum WebhookMsg {
     Reconfigure,
     /// A scheduled retry is due.
     Due(u64),
+    /// The pause after consecutive failed tries is over (see [`Breaker`]).
+    Resume,
     /// A try finished (from the task that ran it).
     TryDone { event_seq: u64, result: TryResult },
     /// The attempt record of a try is in the log.
@@ -284,6 +286,7 @@ pub struct WebhookState {
     ctx: Arc<DeliveryContext>,
     queue: Queue,
     failures: VecDeque<u64>,
+    breaker: Breaker,
     /// Set when this actor disabled the hook: nothing more starts.
     disabled: bool,
     /// The registry's last applied sequence when the pending deliveries were loaded:
@@ -336,6 +339,7 @@ impl Actor for WebhookActor {
             ctx: Arc::clone(&args.ctx),
             queue: Queue::default(),
             failures: hook.recent_failures.clone(),
+            breaker: Breaker::default(),
             disabled: !hook.enabled(),
             loaded_seq: registry.last_seq(),
             draining: false,
@@ -379,6 +383,7 @@ impl Actor for WebhookActor {
                 }
             }
             WebhookMsg::Due(seq) => state.queue.due(&myself, seq),
+            WebhookMsg::Resume => {}
             WebhookMsg::TryDone { event_seq, result } => {
                 on_try_done(&myself, state, event_seq, result);
             }
@@ -407,12 +412,61 @@ impl Actor for WebhookActor {
     }
 }
 
+/// Consecutive failed tries after which a hook pauses.
+pub const BREAKER_FAILURES: u32 = 3;
+
+/// A circuit breaker per hook, so a receiver that keeps failing costs little: after
+/// [`BREAKER_FAILURES`] failed tries in a row no try starts for one retry base
+/// (`--retry-base-ms`), then one try at a time goes until one succeeds. Deliveries wait
+/// meanwhile; none loses a try, and failed tries still count towards auto-disable.
+#[derive(Debug, Default)]
+struct Breaker {
+    consecutive_failures: u32,
+    /// No try starts before this (Unix ms).
+    paused_until_ms: u64,
+}
+
+impl Breaker {
+    fn tripped(&self) -> bool {
+        self.consecutive_failures >= BREAKER_FAILURES
+    }
+
+    /// Records a try's outcome; returns the pause to wait out, if it trips.
+    fn record(&mut self, success: bool, now: u64, pause: Duration) -> Option<Duration> {
+        if success {
+            *self = Breaker::default();
+            return None;
+        }
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        if !self.tripped() {
+            return None;
+        }
+        self.paused_until_ms = now + millis(pause);
+        Some(pause)
+    }
+
+    /// How many tries may be in flight now, given the configured bound.
+    fn allowed_in_flight(&self, now: u64, configured: usize) -> usize {
+        if now < self.paused_until_ms {
+            0
+        } else if self.tripped() {
+            1
+        } else {
+            configured
+        }
+    }
+}
+
 /// Starts the deliveries that may start now, up to the in-flight bound.
 fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
     if state.disabled {
         return;
     }
-    let max = state.ctx.settings.max_in_flight_per_hook.max(1);
+    let configured = state.ctx.settings.max_in_flight_per_hook.max(1);
+    let max = state.breaker.allowed_in_flight(now_ms(), configured);
+    if max == 0 {
+        return;
+    }
     while let Some(delivery) = state.queue.next_to_start(max) {
         start_try(myself, state, delivery);
     }
@@ -551,6 +605,10 @@ fn on_try_done(
         next_try_at_ms,
     };
     let mut events = vec![Event::DeliveryAttempted(attempt)];
+    if let Some(pause) = state.breaker.record(success, now, settings.retry_base) {
+        tracing::debug!(webhook_id = %state.id, failures = state.breaker.consecutive_failures, ?pause, "webhook keeps failing; pausing its tries");
+        myself.send_after(pause, || WebhookMsg::Resume);
+    }
     if !success {
         state.failures.push_back(now);
         let window_start = now.saturating_sub(millis(settings.failure_window));
@@ -627,4 +685,46 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(millis)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod breaker_tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_pauses_after_consecutive_failures_then_probes_one_at_a_time() {
+        let pause = Duration::from_millis(500);
+        let mut b = Breaker::default();
+        assert_eq!(b.allowed_in_flight(1_000, 8), 8);
+        for _ in 1..BREAKER_FAILURES {
+            assert_eq!(b.record(false, 1_000, pause), None);
+            assert_eq!(b.allowed_in_flight(1_000, 8), 8, "not tripped yet");
+        }
+        assert_eq!(b.record(false, 1_000, pause), Some(pause));
+        assert_eq!(b.allowed_in_flight(1_000, 8), 0, "paused");
+        assert_eq!(b.allowed_in_flight(1_499, 8), 0, "paused");
+        assert_eq!(
+            b.allowed_in_flight(1_500, 8),
+            1,
+            "one probe after the pause"
+        );
+        // A failed probe pauses again; a success closes the breaker.
+        assert_eq!(b.record(false, 1_600, pause), Some(pause));
+        assert_eq!(b.allowed_in_flight(2_000, 8), 0);
+        assert_eq!(b.record(true, 2_100, pause), None);
+        assert_eq!(b.allowed_in_flight(2_100, 8), 8);
+    }
+
+    #[test]
+    fn a_success_between_failures_keeps_the_breaker_closed() {
+        let pause = Duration::from_millis(500);
+        let mut b = Breaker::default();
+        for _ in 0..10 {
+            for _ in 1..BREAKER_FAILURES {
+                assert_eq!(b.record(false, 0, pause), None);
+            }
+            assert_eq!(b.record(true, 0, pause), None);
+        }
+        assert_eq!(b.allowed_in_flight(0, 4), 4);
+    }
 }

@@ -1,6 +1,8 @@
 //! "Appended": how many events the daemon started here has appended to its log, seen
-//! from outside through `GET /healthz` (`last_seq` and `pending_deliveries`, read under
-//! one lock), so that HTTP and AMQP ingest are measured the same way.
+//! from outside through `GET /healthz`, so that HTTP and AMQP ingest are measured the
+//! same way. The daemon reports `events_accepted`, its count of accepted events: the
+//! difference of two reads is exact. For a daemon that does not, the count is derived
+//! from `last_seq` and `pending_deliveries` (read under one lock), as follows.
 //!
 //! From the read taken after setup to a later one, with `E` events appended, `A`
 //! delivery attempts logged and `F` of them final (a success, or out of retries):
@@ -36,6 +38,8 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 pub(crate) struct LogMark {
     pub last_seq: u64,
     pub pending: u64,
+    /// The daemon's count of accepted events, when it reports one.
+    pub events_accepted: Option<u64>,
 }
 
 /// Events appended between `start` and `now`, for `hooks_per_account` hooks per account
@@ -46,6 +50,9 @@ pub(crate) fn appended_between(
     hooks_per_account: u64,
     retried: u64,
 ) -> u64 {
+    if let (Some(before), Some(after)) = (start.events_accepted, now.events_accepted) {
+        return after.saturating_sub(before);
+    }
     let grown = i128::from(now.last_seq) - i128::from(start.last_seq) + i128::from(now.pending)
         - i128::from(start.pending)
         - i128::from(retried);

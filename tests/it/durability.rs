@@ -205,3 +205,30 @@ async fn retention_prunes_old_attempts_and_events_but_keeps_configuration() {
     .await;
     assert!(again.is_some());
 }
+
+/// `/healthz` counts accepted events (producer retries of one id once), and the count
+/// survives a clean restart (snapshot) and a crash (replay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_counts_accepted_events_across_restarts() {
+    let d = Daemon::start(&[]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let before = health(&d).await["events_accepted"]
+        .as_u64()
+        .expect("a count");
+    for id in ["count-1", "count-2", "count-3", "count-1"] {
+        master
+            .send(
+                "POST",
+                "/v2/events",
+                Some(json!({"data": {"hook_event": "channel_create", "account_id": account, "event_id": id}})),
+            )
+            .await
+            .expect(202);
+    }
+    assert_eq!(health(&d).await["events_accepted"], before + 3);
+    let d = d.restart(&[]);
+    assert_eq!(health(&d).await["events_accepted"], before + 3);
+    let d = d.crash_and_restart(&[]);
+    assert_eq!(health(&d).await["events_accepted"], before + 3);
+}

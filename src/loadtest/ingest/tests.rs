@@ -1,7 +1,11 @@
 use super::*;
 
 fn mark(last_seq: u64, pending: u64) -> LogMark {
-    LogMark { last_seq, pending }
+    LogMark {
+        last_seq,
+        pending,
+        events_accepted: None,
+    }
 }
 
 #[test]
@@ -33,4 +37,26 @@ fn retried_attempts_are_subtracted_and_an_upper_bound_never_counts_early() {
     assert_eq!(appended_between(start, now, 2, 25), 95);
     // Never negative.
     assert_eq!(appended_between(start, mark(7, 0), 2, 25), 0);
+}
+
+#[test]
+fn a_daemon_that_counts_accepted_events_is_read_exactly() {
+    let start = LogMark {
+        last_seq: 40,
+        pending: 0,
+        events_accepted: Some(1_000),
+    };
+    // Dead hooks' deliveries still pending and retried: the count does not care.
+    let now = LogMark {
+        last_seq: 40 + 100 + 57,
+        pending: 180,
+        events_accepted: Some(1_100),
+    };
+    assert_eq!(appended_between(start, now, 2, 999), 100);
+    // Only one of the two reads has it: the derived count.
+    let old = LogMark {
+        events_accepted: None,
+        ..now
+    };
+    assert_eq!(appended_between(start, old, 2, 0), (100 + 57 + 180) / 3);
 }
