@@ -6,6 +6,8 @@
 //!   verbs, modifiers, `include_subaccounts`, `include_internal_legs` and disabled
 //!   hooks), and one `channel_create` of a leaf account: its own 100 hooks and its
 //!   reseller's 100 are candidates.
+//! - `matching/tree_100k/leaf_account`: the same with 99 accounts under each reseller:
+//!   100,000 hooks, the same 200 candidates.
 //! - `matching/one_account_10k/mixed`: the registry-wide worst case, one account holding
 //!   all 10,000 hooks (the same mix).
 //! - `matching/one_account_10k/all_match`: 10,000 hooks that all match (every id is
@@ -35,9 +37,9 @@ use support::{
 
 const URI: &str = "http://receiver.example.net:8080/kazoo/hooks?source=piston";
 
-/// Master, 10 resellers, 9 accounts under each; 100 hooks in each of the 100 accounts
-/// below the master. Returns the registry and one leaf account.
-fn tree_registry() -> (Registry, AccountId) {
+/// Master, 10 resellers, `accounts_per_reseller` accounts under each; 100 hooks in each
+/// account below the master. Returns the registry and one leaf account.
+fn tree_registry(accounts_per_reseller: usize) -> (Registry, AccountId) {
     let mut b = RegistryBuilder::new();
     let master = b.account(None, "Master Account");
     let mut leaf = None;
@@ -46,7 +48,7 @@ fn tree_registry() -> (Registry, AccountId) {
         for slot in 0..100 {
             b.webhook(&reseller, mixed_hook_doc(slot, URI));
         }
-        for a in 0..9 {
+        for a in 0..accounts_per_reseller {
             let account = b.account(Some(&reseller), &format!("account {r}.{a}"));
             for slot in 0..100 {
                 b.webhook(&account, mixed_hook_doc(slot, URI));
@@ -55,7 +57,10 @@ fn tree_registry() -> (Registry, AccountId) {
         }
     }
     let registry = b.finish();
-    assert_eq!(registry.webhooks().count(), 10_000);
+    assert_eq!(
+        registry.webhooks().count(),
+        10 * (1 + accounts_per_reseller) * 100
+    );
     (registry, leaf.expect("a leaf account"))
 }
 
@@ -78,16 +83,17 @@ fn bench_matching(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(1));
 
-    let (registry, leaf) = tree_registry();
-    let payload = channel_create_payload(&leaf, 1);
-    let matched = registry
-        .matching_hooks(&leaf, "channel_create", &payload)
-        .len();
-    eprintln!("matching/tree_10k/leaf_account: {matched} hooks match");
-    group.bench_function("tree_10k/leaf_account", |b| {
-        b.iter(|| registry.matching_hooks(black_box(&leaf), "channel_create", &payload));
-    });
-    drop(registry);
+    for (name, accounts_per_reseller) in [("tree_10k", 9), ("tree_100k", 99)] {
+        let (registry, leaf) = tree_registry(accounts_per_reseller);
+        let payload = channel_create_payload(&leaf, 1);
+        let matched = registry
+            .matching_hooks(&leaf, "channel_create", &payload)
+            .len();
+        eprintln!("matching/{name}/leaf_account: {matched} hooks match");
+        group.bench_function(format!("{name}/leaf_account"), |b| {
+            b.iter(|| registry.matching_hooks(black_box(&leaf), "channel_create", &payload));
+        });
+    }
 
     for (name, doc) in [
         (
