@@ -803,13 +803,6 @@ impl EventLog {
     /// [`Event::LogPruned`] is refused ([`LogError::InvalidPrune`]): only
     /// [`EventLog::prune`] writes checkpoints.
     pub async fn append(&self, events: Vec<Event>) -> Result<Vec<Record>, LogError> {
-        if self.inner.read_only {
-            return Err(LogError::ReadOnly);
-        }
-        refuse_checkpoints(&events)?;
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
         self.append_queued(events, false).await
     }
 
@@ -819,13 +812,6 @@ impl EventLog {
     /// ingest request is not queued behind thousands of attempt records. Same guarantees
     /// as [`EventLog::append`] otherwise.
     pub async fn append_background(&self, events: Vec<Event>) -> Result<Vec<Record>, LogError> {
-        if self.inner.read_only {
-            return Err(LogError::ReadOnly);
-        }
-        refuse_checkpoints(&events)?;
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
         self.append_queued(events, true).await
     }
 
@@ -834,6 +820,13 @@ impl EventLog {
         events: Vec<Event>,
         background: bool,
     ) -> Result<Vec<Record>, LogError> {
+        if self.inner.read_only {
+            return Err(LogError::ReadOnly);
+        }
+        refuse_checkpoints(&events)?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let (tx, rx) = oneshot::channel();
         self.submit(Job::Append(Request {
             events,
