@@ -11,7 +11,10 @@
 //!   Deliveries of other calls, and of events without a `call_id`, go concurrently.
 //! - **Append before act**: the outcome of a try (and a retry's schedule) takes effect
 //!   only once its `DeliveryAttempted` record is in the log; until then, later events of
-//!   the same call keep waiting.
+//!   the same call keep waiting. The actor has one attempt append in flight at a time
+//!   (`EventLog::append_background`); the tries that finish meanwhile go in the next.
+//! - **Circuit breaker**: after 3 failed tries in a row the hook pauses for one retry
+//!   base, then tries one delivery at a time until one succeeds ([`BREAKER_FAILURES`]).
 //! - **Auto-disable**: `failure_threshold` failed tries within `failure_window` disable
 //!   the hook (`WebhookAutoDisabled`) and publish a `webhook_disabled` notification event
 //!   in the same log batch as the attempt that crossed the threshold.
@@ -88,13 +91,11 @@ pub enum WebhookMsg {
     Resume,
     /// A try finished (from the task that ran it).
     TryDone { event_seq: u64, result: TryResult },
-    /// The attempt record of a try is in the log.
-    Recorded {
-        event_seq: u64,
-        next_try_at_ms: Option<u64>,
-    },
-    /// The attempt record could not be appended; the try will be made again.
-    RecordFailed { event_seq: u64 },
+    /// The attempt records of these tries are in the log: each try's event sequence
+    /// and when it is retried (`None`: the delivery is finished).
+    Recorded(Vec<(u64, Option<u64>)>),
+    /// These tries' attempt records could not be appended; they will be made again.
+    RecordFailed(Vec<u64>),
     /// Shutdown: start nothing new, stop once the tries in flight are finished and
     /// logged. Deliveries not started stay pending in the log for the next start.
     Drain,
@@ -287,6 +288,7 @@ pub struct WebhookState {
     queue: Queue,
     failures: VecDeque<u64>,
     breaker: Breaker,
+    records: PendingRecords,
     /// Set when this actor disabled the hook: nothing more starts.
     disabled: bool,
     /// The registry's last applied sequence when the pending deliveries were loaded:
@@ -340,6 +342,7 @@ impl Actor for WebhookActor {
             queue: Queue::default(),
             failures: hook.recent_failures.clone(),
             breaker: Breaker::default(),
+            records: PendingRecords::default(),
             disabled: !hook.enabled(),
             loaded_seq: registry.last_seq(),
             draining: false,
@@ -387,16 +390,23 @@ impl Actor for WebhookActor {
             WebhookMsg::TryDone { event_seq, result } => {
                 on_try_done(&myself, state, event_seq, result);
             }
-            WebhookMsg::Recorded {
-                event_seq,
-                next_try_at_ms,
-            } => match next_try_at_ms {
-                Some(at) => state.queue.retry_at(&myself, event_seq, at, true),
-                None => state.queue.finish(&myself, event_seq),
-            },
-            WebhookMsg::RecordFailed { event_seq } => {
+            WebhookMsg::Recorded(tries) => {
+                state.records.in_flight = false;
+                for (event_seq, next_try_at_ms) in tries {
+                    match next_try_at_ms {
+                        Some(at) => state.queue.retry_at(&myself, event_seq, at, true),
+                        None => state.queue.finish(&myself, event_seq),
+                    }
+                }
+                flush_records(&myself, state);
+            }
+            WebhookMsg::RecordFailed(event_seqs) => {
+                state.records.in_flight = false;
                 let at = now_ms() + millis(state.ctx.settings.retry_base);
-                state.queue.retry_at(&myself, event_seq, at, false);
+                for event_seq in event_seqs {
+                    state.queue.retry_at(&myself, event_seq, at, false);
+                }
+                flush_records(&myself, state);
             }
             WebhookMsg::Drain => state.draining = true,
             WebhookMsg::InjectFault(why) => return Err(Box::new(WebhookError::Injected(why))),
@@ -627,17 +637,46 @@ fn on_try_done(
             events.push(disabled_notification(state));
         }
     }
+    state
+        .records
+        .waiting
+        .push((event_seq, next_try_at_ms, events));
+    flush_records(myself, state);
+}
+
+/// Attempt records waiting for the log: one append at a time per hook, carrying every
+/// try that finished meanwhile (a hook's tries run in parallel, so they bunch up).
+#[derive(Debug, Default)]
+struct PendingRecords {
+    /// Each try's event sequence, retry time and records, in the order they finished.
+    waiting: Vec<(u64, Option<u64>, Vec<Event>)>,
+    /// An append of earlier ones has not answered yet.
+    in_flight: bool,
+}
+
+/// Appends the waiting attempt records in one go, unless an append is in flight (its
+/// answer calls this again).
+fn flush_records(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
+    if state.records.in_flight || state.records.waiting.is_empty() {
+        return;
+    }
+    state.records.in_flight = true;
+    let waiting = std::mem::take(&mut state.records.waiting);
+    let mut tries = Vec::with_capacity(waiting.len());
+    let mut events = Vec::with_capacity(waiting.len());
+    for (event_seq, next_try_at_ms, records) in waiting {
+        tries.push((event_seq, next_try_at_ms));
+        events.extend(records);
+    }
     let log = state.ctx.log.clone();
     let me = myself.clone();
     tokio::spawn(async move {
         let message = match log.append_background(events).await {
-            Ok(_) => WebhookMsg::Recorded {
-                event_seq,
-                next_try_at_ms,
-            },
+            Ok(_) => WebhookMsg::Recorded(tries),
             Err(e) => {
-                tracing::error!(error = %e, event_seq, "could not log a delivery attempt; it will be tried again");
-                WebhookMsg::RecordFailed { event_seq }
+                let event_seqs: Vec<u64> = tries.into_iter().map(|(seq, _)| seq).collect();
+                tracing::error!(error = %e, ?event_seqs, "could not log delivery attempts; they will be tried again");
+                WebhookMsg::RecordFailed(event_seqs)
             }
         };
         let _ = me.cast(message);
