@@ -351,7 +351,12 @@ pub fn build_request<'a>(
     format: BodyFormat,
     payload: impl Into<Payload<'a>>,
 ) -> Result<DeliveryRequest, DeliveryError> {
-    let payload: Payload<'a> = payload.into();
+    build_request_to(parse_target(uri)?, verb, format, payload)
+}
+
+/// The URL a hook's `uri` is delivered to: absolute `http` or `https` with a host, any
+/// `#fragment` dropped. A webhook actor parses it once and reuses it for every try.
+pub fn parse_target(uri: &str) -> Result<Url, DeliveryError> {
     let mut url = Url::parse(uri.trim()).map_err(|e| DeliveryError::InvalidUri(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(DeliveryError::UnsupportedScheme(url.scheme().to_owned()));
@@ -360,7 +365,17 @@ pub fn build_request<'a>(
         return Err(DeliveryError::InvalidUri("missing host".to_owned()));
     }
     url.set_fragment(None);
+    Ok(url)
+}
 
+/// [`build_request`] to a URL already through [`parse_target`].
+pub fn build_request_to<'a>(
+    mut url: Url,
+    verb: HttpVerb,
+    format: BodyFormat,
+    payload: impl Into<Payload<'a>>,
+) -> Result<DeliveryRequest, DeliveryError> {
+    let payload: Payload<'a> = payload.into();
     match verb {
         HttpVerb::Get => {
             let encoded = form_encode_fields(payload.fields());

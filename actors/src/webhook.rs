@@ -29,7 +29,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{json, Map, Value};
 
 use crate::delivery::{
-    build_payload, build_request, send_try, BodyFormat, DeliveryHeaders, HttpVerb, TryResult,
+    build_payload, build_request_to, parse_target, send_try, BodyFormat, DeliveryError,
+    DeliveryHeaders, HttpVerb, TryResult,
 };
 use crate::registry::{PendingDelivery, Registry, AUTO_DISABLE_REASON};
 use crate::uri_guard::is_forbidden_ip;
@@ -284,6 +285,8 @@ pub struct WebhookState {
     account_id: AccountId,
     /// The hook's stored document, shared with the tries in flight.
     doc: Arc<Map<String, Value>>,
+    /// Its `uri`, parsed once per configuration.
+    target: Arc<Result<url::Url, DeliveryError>>,
     ctx: Arc<DeliveryContext>,
     queue: Queue,
     failures: VecDeque<u64>,
@@ -338,6 +341,7 @@ impl Actor for WebhookActor {
             id: hook.id.clone(),
             account_id: hook.account_id.clone(),
             doc: Arc::new(hook.doc.clone()),
+            target: Arc::new(parse_target(str_field(&hook.doc, "uri"))),
             ctx: Arc::clone(&args.ctx),
             queue: Queue::default(),
             failures: hook.recent_failures.clone(),
@@ -381,6 +385,7 @@ impl Actor for WebhookActor {
                 let registry = state.ctx.registry.read();
                 if let Some(hook) = registry.webhook(&state.id) {
                     state.doc = Arc::new(hook.doc.clone());
+                    state.target = Arc::new(parse_target(str_field(&hook.doc, "uri")));
                     state.disabled = !hook.enabled();
                     state.failures = hook.recent_failures.clone();
                 }
@@ -487,11 +492,12 @@ fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: Pend
     let event_seq = delivery.event.seq;
     let ctx = Arc::clone(&state.ctx);
     let doc = Arc::clone(&state.doc);
+    let target = Arc::clone(&state.target);
     let hook_id = state.id.to_string();
     let account_id = state.account_id.to_string();
     let me = myself.clone();
     tokio::spawn(async move {
-        let result = try_once(&ctx, &doc, &hook_id, &account_id, &delivery).await;
+        let result = try_once(&ctx, &doc, &target, &hook_id, &account_id, &delivery).await;
         // The actor may have stopped meanwhile (hook disabled or deleted): then the
         // result has no one to act on it, and the registry still holds the delivery if
         // it is still owed.
@@ -502,6 +508,7 @@ fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: Pend
 async fn try_once(
     ctx: &DeliveryContext,
     doc: &Map<String, Value>,
+    target: &Result<url::Url, DeliveryError>,
     hook_id: &str,
     account_id: &str,
     delivery: &PendingDelivery,
@@ -520,8 +527,10 @@ async fn try_once(
     let format = str_field(doc, "format")
         .parse::<BodyFormat>()
         .unwrap_or(BodyFormat::FormData);
-    let uri = str_field(doc, "uri");
-    let request = match build_request(uri, verb, format, payload) {
+    let request = match target
+        .clone()
+        .and_then(|url| build_request_to(url, verb, format, payload))
+    {
         Ok(r) => r,
         Err(e) => return local_failure(format!("malformed url: {e}")),
     };
