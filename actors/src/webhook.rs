@@ -386,6 +386,8 @@ impl Actor for WebhookActor {
                 if let Some(hook) = registry.webhook(&state.id) {
                     state.doc = Arc::new(hook.doc.clone());
                     state.target = Arc::new(parse_target(str_field(&hook.doc, "uri")));
+                    // A changed configuration (a fixed URI, a re-enable) is tried at once.
+                    state.breaker = Breaker::default();
                     state.disabled = !hook.enabled();
                     state.failures = hook.recent_failures.clone();
                 }

@@ -1068,3 +1068,47 @@ async fn the_account_bulk_re_enable_brings_back_only_auto_disabled_hooks() {
     .await
     .expect("the re-enabled hook was tried again");
 }
+
+/// A hook whose receiver keeps failing pauses after 3 failed tries in a row (the
+/// breaker) instead of trying every pending delivery at once; a healthy hook of the same
+/// account is not held back.
+#[tokio::test]
+async fn a_failing_hook_pauses_after_three_failures_in_a_row() {
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--retry-base-ms",
+        "60000",
+        "--max-in-flight-per-hook",
+        "2",
+    ]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let bad = TestReceiver::start().await;
+    bad.script(&[], 500);
+    let good = TestReceiver::start().await;
+    for rx in [&bad, &good] {
+        master
+            .create_webhook(&account, hook(&rx.url, "channel_create", json!({})))
+            .await;
+    }
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            event(
+                &account,
+                "channel_create",
+                json!({"call_id": format!("call-{i}")}),
+            )
+        })
+        .collect();
+    post_events(&master, Value::Array(events)).await.expect(202);
+    good.wait_for(20).await;
+    bad.wait_for(3).await;
+    // Two tries in flight when the third failure came back: at most 3 + 2 - 1 = 4
+    // reach the receiver, then nothing for the 60 s pause (polled for 1 s).
+    let more = eventually(Duration::from_secs(1), || async {
+        (bad.arrived() > 4).then_some(bad.arrived())
+    })
+    .await;
+    assert_eq!(more, None, "a paused hook kept trying");
+    assert!(bad.arrived() >= 3);
+}
