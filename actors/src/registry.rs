@@ -36,9 +36,26 @@ pub struct AcceptedEvent {
 }
 
 impl AcceptedEvent {
-    /// The call the event belongs to: deliveries of one call to one hook keep their order.
+    /// The call the event belongs to.
     pub fn call_id(&self) -> Option<&str> {
         self.payload.get("call_id").and_then(Value::as_str)
+    }
+
+    /// What the event's deliveries to one hook are ordered by: its call (`call_id`), or
+    /// for a document change (`object`) the document (`type` and `id`). Deliveries
+    /// with the same key reach a hook in log order; others go concurrently.
+    pub fn ordering_key(&self) -> Option<String> {
+        if let Some(call) = self.call_id() {
+            return Some(format!("call:{call}"));
+        }
+        if self.hook_event != "object" {
+            return None;
+        }
+        let field = |key: &str| self.payload.get(key).and_then(Value::as_str);
+        match (field("type"), field("id")) {
+            (Some(kind), Some(id)) => Some(format!("object:{kind}:{id}")),
+            _ => None,
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 //! - **Per-call order**: a delivery whose event has a `call_id` starts only when every
 //!   earlier delivery (by log sequence) of the same call to this hook is finished, so
 //!   `channel_create` reaches a receiver before `channel_answer` of the same call.
-//!   Deliveries of other calls, and of events without a `call_id`, go concurrently.
+//!   Changes of one document (`object` events with the same `type` and `id`) are
+//!   ordered the same way. Deliveries of other calls and documents, and of events with
+//!   neither, go concurrently.
 //! - **Append before act**: the outcome of a try (and a retry's schedule) takes effect
 //!   only once its `DeliveryAttempted` record is in the log; until then, later events of
 //!   the same call keep waiting. The actor has one attempt append in flight at a time
@@ -122,6 +124,8 @@ enum Phase {
 struct Job {
     delivery: PendingDelivery,
     phase: Phase,
+    /// Its event's ordering key (see `AcceptedEvent::ordering_key`).
+    key: Option<String>,
 }
 
 /// The deliveries an actor owes, organised so each step costs O(log n) whatever the
@@ -143,15 +147,16 @@ impl Queue {
         if self.jobs.contains_key(&seq) {
             return;
         }
-        let call = delivery.event.call_id().map(str::to_owned);
+        let key = delivery.event.ordering_key();
         self.jobs.insert(
             seq,
             Job {
                 delivery,
                 phase: Phase::Waiting,
+                key: key.clone(),
             },
         );
-        let Some(call) = call else {
+        let Some(call) = key else {
             self.consider(myself, seq);
             return;
         };
@@ -257,15 +262,15 @@ impl Queue {
             _ => {}
         }
         self.ready.remove(&seq);
-        let Some(call) = job.delivery.event.call_id() else {
+        let Some(call) = job.key else {
             return;
         };
         let mut next = None;
-        if let Some(queue) = self.calls.get_mut(call) {
+        if let Some(queue) = self.calls.get_mut(&call) {
             queue.retain(|s| *s != seq);
             next = queue.front().copied();
             if queue.is_empty() {
-                self.calls.remove(call);
+                self.calls.remove(&call);
             }
         }
         if let Some(next) = next {

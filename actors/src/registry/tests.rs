@@ -676,3 +676,34 @@ fn replaying_deliveries_twice_rebuilds_the_same_registry_with_pending() {
         );
     }
 }
+
+#[test]
+fn deliveries_are_ordered_by_call_or_by_document() {
+    let event = |hook_event: &str, payload: Value| AcceptedEvent {
+        seq: 1,
+        event_id: EventId::generate(),
+        account_id: AccountId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+        hook_event: hook_event.to_owned(),
+        payload: payload.as_object().unwrap().clone(),
+        accepted_ms: 0,
+    };
+    assert_eq!(
+        event("channel_create", json!({"call_id": "c1"})).ordering_key(),
+        Some("call:c1".to_owned())
+    );
+    assert_eq!(
+        event(
+            "object",
+            json!({"type": "account", "id": "a1", "action": "doc_edited"})
+        )
+        .ordering_key(),
+        Some("object:account:a1".to_owned())
+    );
+    // A document change without both fields, and other events without a call: none.
+    assert_eq!(event("object", json!({"id": "a1"})).ordering_key(), None);
+    assert_eq!(
+        event("notifications", json!({"id": "a1", "type": "x"})).ordering_key(),
+        None
+    );
+    assert_eq!(event("channel_create", json!({})).ordering_key(), None);
+}
