@@ -807,8 +807,9 @@ impl EventLog {
     }
 
     /// [`EventLog::append`] for records no caller is kept waiting on (delivery attempts):
-    /// the writer commits the other queued appends first, and these in the room left,
-    /// at least [`BACKGROUND_SHARE_EVENTS`] of every group commit while any wait. So an
+    /// the writer commits the other queued appends first, and these in the room left:
+    /// while any wait, [`BACKGROUND_SHARE_EVENTS`] of every group commit (less what one
+    /// request of the others may overshoot by) are kept for them. So an
     /// ingest request is not queued behind thousands of attempt records. Same guarantees
     /// as [`EventLog::append`] otherwise.
     pub async fn append_background(&self, events: Vec<Event>) -> Result<Vec<Record>, LogError> {
