@@ -90,7 +90,7 @@ pub enum WebhookMsg {
     Reconfigure,
     /// A scheduled retry is due.
     Due(u64),
-    /// The pause after consecutive failed tries is over (see [`Breaker`]).
+    /// The pause after consecutive failed tries is over (see [`BREAKER_FAILURES`]).
     Resume,
     /// A try finished (from the task that ran it).
     TryDone { event_seq: u64, result: TryResult },
