@@ -103,7 +103,7 @@ impl AmqpSettings {
 }
 
 /// `host:port (vhost V)` of a broker URI, without the credentials.
-fn broker_label(url: &str) -> String {
+pub(crate) fn broker_label(url: &str) -> String {
     url.parse::<lapin::uri::AMQPUri>().map_or_else(
         |_| "(unparsable URI)".to_owned(),
         |u| {
@@ -398,12 +398,35 @@ async fn ack_through(channel: &Channel, tag: Option<u64>) -> Result<(), SessionE
     Ok(())
 }
 
-/// Declares what we consume from. `callevt` is used as found; when absent it is
-/// declared exactly as Kazoo's `kz_amqp_util:new_exchange/2` does (topic, not durable),
-/// so Kazoo's own declaration of it never conflicts with ours.
+/// Declares what we consume from: `callevt` ([`ensure_call_event_exchange`]), our two
+/// queues ([`declare_queues`]) and the bindings of the queue.
 async fn declare_topology(
     connection: &Connection,
     settings: &AmqpSettings,
+) -> Result<(), lapin::Error> {
+    ensure_call_event_exchange(connection).await?;
+    let channel = connection.create_channel().await?;
+    declare_queues(&channel, &settings.queue, &settings.dead_letter).await?;
+    for key in mapping::routing_keys() {
+        channel
+            .queue_bind(
+                settings.queue.as_str().into(),
+                CALL_EVENT_EXCHANGE.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    let _ = channel.close(200, "ok".into()).await;
+    Ok(())
+}
+
+/// Makes sure Kazoo's exchange `callevt` exists. It is used as found; when absent it is
+/// declared exactly as Kazoo's `kz_amqp_util:new_exchange/2` does (topic, not durable),
+/// so Kazoo's own declaration of it never conflicts with ours.
+pub(crate) async fn ensure_call_event_exchange(
+    connection: &Connection,
 ) -> Result<(), lapin::Error> {
     let probe = connection.create_channel().await?;
     let passive = ExchangeDeclareOptions {
@@ -437,17 +460,23 @@ async fn declare_topology(
             let _ = channel.close(200, "ok".into()).await;
         }
     }
-    let channel = connection.create_channel().await?;
+    Ok(())
+}
+
+/// Declares the durable dead-letter queue and the durable queue that dead-letters to it
+/// (`x-dead-letter-exchange = ""`, `x-dead-letter-routing-key = dead_letter`). The load
+/// tool declares its run's queues with this too, so both declarations always agree.
+pub(crate) async fn declare_queues(
+    channel: &Channel,
+    queue: &str,
+    dead_letter: &str,
+) -> Result<(), lapin::Error> {
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
     };
     channel
-        .queue_declare(
-            settings.dead_letter.as_str().into(),
-            durable,
-            FieldTable::default(),
-        )
+        .queue_declare(dead_letter.into(), durable, FieldTable::default())
         .await?;
     let mut arguments = FieldTable::default();
     arguments.insert(
@@ -456,23 +485,11 @@ async fn declare_topology(
     );
     arguments.insert(
         "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(settings.dead_letter.as_str().into()),
+        AMQPValue::LongString(dead_letter.into()),
     );
     channel
-        .queue_declare(settings.queue.as_str().into(), durable, arguments)
+        .queue_declare(queue.into(), durable, arguments)
         .await?;
-    for key in mapping::routing_keys() {
-        channel
-            .queue_bind(
-                settings.queue.as_str().into(),
-                CALL_EVENT_EXCHANGE.into(),
-                key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
-    let _ = channel.close(200, "ok".into()).await;
     Ok(())
 }
 

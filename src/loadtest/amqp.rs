@@ -25,18 +25,16 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
-};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use serde_json::{Map, Value};
 
 use super::receiver::derived_key;
 use super::setup::Plan;
 use super::LoadtestError;
+pub(crate) use crate::amqp::broker_label;
 use crate::amqp::mapping::{self, CALL_EVENT_EXCHANGE};
 
 /// The broker of `--amqp-url` unless told otherwise.
@@ -53,19 +51,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the daemon may take to start consuming from its queue.
 const CONSUMER_DEADLINE: Duration = Duration::from_secs(60);
-
-/// `host:port (vhost V)` of a broker URI, without the credentials.
-pub(crate) fn broker_label(url: &str) -> String {
-    url.parse::<lapin::uri::AMQPUri>().map_or_else(
-        |_| "(unparsable URI)".to_owned(),
-        |u| {
-            format!(
-                "{}:{} (vhost {})",
-                u.authority.host, u.authority.port, u.vhost
-            )
-        },
-    )
-}
 
 /// Whether `url` is an AMQP URI of a loopback broker (the load tool contacts nothing
 /// else).
@@ -210,42 +195,9 @@ impl Publisher {
                     ))
                 })?
                 .map_err(amqp_error("connecting to the broker"))?;
-        let probe = connection
-            .create_channel()
+        crate::amqp::ensure_call_event_exchange(&connection)
             .await
-            .map_err(amqp_error("opening a channel"))?;
-        let passive = ExchangeDeclareOptions {
-            passive: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        let exists = probe
-            .exchange_declare(
-                CALL_EVENT_EXCHANGE.into(),
-                ExchangeKind::Topic,
-                passive,
-                FieldTable::default(),
-            )
-            .await
-            .is_ok();
-        if exists {
-            let _ = probe.close(200, "ok".into()).await;
-        } else {
-            // A failed passive declare closed that channel.
-            let channel = connection
-                .create_channel()
-                .await
-                .map_err(amqp_error("opening a channel"))?;
-            channel
-                .exchange_declare(
-                    CALL_EVENT_EXCHANGE.into(),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(amqp_error("declaring the exchange callevt"))?;
-            let _ = channel.close(200, "ok".into()).await;
-        }
+            .map_err(amqp_error("making sure the exchange callevt exists"))?;
         let mut opened = Vec::with_capacity(channels.max(1));
         for _ in 0..channels.max(1) {
             let channel = connection
@@ -287,27 +239,11 @@ impl Publisher {
             .create_channel()
             .await
             .map_err(amqp_error("opening a channel".into()))?;
-        let durable = QueueDeclareOptions {
-            durable: true,
-            ..QueueDeclareOptions::default()
-        };
-        channel
-            .queue_declare(dead_letter.into(), durable, FieldTable::default())
+        crate::amqp::declare_queues(&channel, queue, dead_letter)
             .await
-            .map_err(amqp_error(format!("declaring the queue {dead_letter}")))?;
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString("".into()),
-        );
-        arguments.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(dead_letter.into()),
-        );
-        channel
-            .queue_declare(queue.into(), durable, arguments)
-            .await
-            .map_err(amqp_error(format!("declaring the queue {queue}")))?;
+            .map_err(amqp_error(format!(
+                "declaring the queues {queue} and {dead_letter}"
+            )))?;
         let _ = channel.close(200, "ok".into()).await;
         Ok(())
     }
