@@ -17,14 +17,15 @@
 //! Every wait has a deadline; only loopback is contacted. Run: `cargo bench --bench fanout`.
 
 use std::hint::black_box;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::{DeliveryContext, Registry, RestartPolicy, Router, RouterArgs, RouterMsg};
+use actors::{Registry, RouterMsg};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use eventlog::{AccountId, Event, EventLog, Record};
 use parking_lot::RwLock;
-use ractor::{Actor, ActorRef};
+use piston_webhooks::Projection;
+use ractor::ActorRef;
 use serde_json::{json, Value};
 
 #[allow(dead_code)]
@@ -121,28 +122,12 @@ impl Stack {
     async fn start(receiver: &Receiver) -> Stack {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = serve_config(dir.path(), MASTER_KEY);
-        let registry = Arc::new(RwLock::new(Registry::new()));
-        // As in src/lib.rs: apply every committed record in log order, then hand its
-        // effects to the router once it runs.
-        let router_slot: Arc<OnceLock<ActorRef<RouterMsg>>> = Arc::new(OnceLock::new());
-        let hook_registry = Arc::clone(&registry);
-        let hook_router = Arc::clone(&router_slot);
-        let on_commit: eventlog::CommitHook = Arc::new(move |record: &Record| {
-            let effects = hook_registry.write().apply(record);
-            if !effects.is_empty() {
-                if let Some(router) = hook_router.get() {
-                    let _ = router.cast(RouterMsg::Effects(effects));
-                }
-            }
-        });
-        let log = EventLog::open_with(
-            &dir.path().join("eventlog"),
-            eventlog::OpenOptions {
-                on_commit: Some(on_commit),
-                indexer: Some(actors::index::indexer()),
-            },
-        )
-        .expect("open the log");
+        // Wired as the daemon is (src/lib.rs): the log's commit hook feeds the registry
+        // and, once it runs, the router.
+        let projection = Projection::new();
+        let log = projection
+            .open_log(&dir.path().join("eventlog"))
+            .expect("open the log");
         let master = AccountId::generate();
         let account = AccountId::generate();
         let mut setup = vec![
@@ -157,20 +142,11 @@ impl Stack {
             });
         }
         log.append(setup).await.expect("setup records");
-        let ctx = Arc::new(DeliveryContext::new(
-            actors::client::build_client(config.allow_private_targets).expect("delivery client"),
-            log.clone(),
-            Arc::clone(&registry),
-            config.delivery_settings(),
-        ));
-        let args = RouterArgs {
-            ctx,
-            policy: RestartPolicy::default(),
-        };
-        let (router, _handle) = Actor::spawn(None, Router, args)
+        let router = projection
+            .start_router(&config, &log)
             .await
             .expect("start the router");
-        let _ = router_slot.set(router.clone());
+        let registry = Arc::clone(&projection.registry);
         Stack {
             log,
             registry,

@@ -51,6 +51,77 @@ pub enum DaemonError {
     },
 }
 
+/// The registry and the router that the event log's commit hook feeds: every committed
+/// record is applied to the registry, in log order, and its effects go to the router
+/// once one runs (during replay and bootstrap there is none, and the router starts from
+/// the registry anyway). The daemon and the fan-out bench wire themselves with it.
+pub struct Projection {
+    pub registry: Arc<RwLock<Registry>>,
+    router: Arc<OnceLock<ActorRef<RouterMsg>>>,
+}
+
+impl Default for Projection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Projection {
+    /// An empty registry, no router yet.
+    pub fn new() -> Projection {
+        Projection {
+            registry: Arc::new(RwLock::new(Registry::new())),
+            router: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Opens the event log in `dir` as the daemon does: with this projection's commit
+    /// hook and the disk indexes of [`actors::index::indexer`].
+    pub fn open_log(&self, dir: &Path) -> Result<EventLog, LogError> {
+        let registry = Arc::clone(&self.registry);
+        let router = Arc::clone(&self.router);
+        let on_commit: eventlog::CommitHook = Arc::new(move |record: &eventlog::Record| {
+            let effects = registry.write().apply(record);
+            if !effects.is_empty() {
+                if let Some(router) = router.get() {
+                    let _ = router.cast(RouterMsg::Effects(effects));
+                }
+            }
+        });
+        EventLog::open_with(
+            dir,
+            eventlog::OpenOptions {
+                on_commit: Some(on_commit),
+                indexer: Some(actors::index::indexer()),
+            },
+        )
+    }
+
+    /// Starts the router (which resumes the registry's pending deliveries) with the
+    /// delivery settings of `config`, and hands it the effects of later commits.
+    pub async fn start_router(
+        &self,
+        config: &ServeConfig,
+        log: &EventLog,
+    ) -> Result<ActorRef<RouterMsg>, DaemonError> {
+        let ctx = Arc::new(DeliveryContext::new(
+            actors::client::build_client(config.allow_private_targets)?,
+            log.clone(),
+            Arc::clone(&self.registry),
+            config.delivery_settings(),
+        ));
+        let args = RouterArgs {
+            ctx,
+            policy: RestartPolicy::default(),
+        };
+        let (router, _handle) = Actor::spawn(None, Router, args)
+            .await
+            .map_err(|e| DaemonError::Router(e.to_string()))?;
+        let _ = self.router.set(router.clone());
+        Ok(router)
+    }
+}
+
 /// A started daemon: log open, state replayed, not yet serving.
 pub struct Daemon {
     config: ServeConfig,
@@ -71,46 +142,14 @@ impl Daemon {
             context: format!("creating data dir {}", config.data_dir.display()),
             source,
         })?;
-        let registry = Arc::new(RwLock::new(Registry::new()));
-        // The commit hook: apply every committed record, in log order, then hand its
-        // effects to the router (once it runs; during bootstrap there is none, and the
-        // router starts from the registry anyway).
-        let router_slot: Arc<OnceLock<ActorRef<RouterMsg>>> = Arc::new(OnceLock::new());
-        let hook_registry = Arc::clone(&registry);
-        let hook_router = Arc::clone(&router_slot);
-        let on_commit: eventlog::CommitHook = Arc::new(move |record: &eventlog::Record| {
-            let effects = hook_registry.write().apply(record);
-            if !effects.is_empty() {
-                if let Some(router) = hook_router.get() {
-                    let _ = router.cast(RouterMsg::Effects(effects));
-                }
-            }
-        });
-        let log = EventLog::open_with(
-            &config.data_dir.join("eventlog"),
-            eventlog::OpenOptions {
-                on_commit: Some(on_commit),
-                indexer: Some(actors::index::indexer()),
-            },
-        )?;
+        let projection = Projection::new();
+        let registry = Arc::clone(&projection.registry);
+        let log = projection.open_log(&config.data_dir.join("eventlog"))?;
         let snapshot_seq = load_snapshot(&log, &registry);
         let replayed = replay(&log, &registry, snapshot_seq + 1)?;
         tracing::info!(snapshot_seq, records = replayed, "event log replayed");
         bootstrap_master(&config, &log, &registry).await?;
-        let ctx = Arc::new(DeliveryContext::new(
-            actors::client::build_client(config.allow_private_targets)?,
-            log.clone(),
-            Arc::clone(&registry),
-            config.delivery_settings(),
-        ));
-        let args = RouterArgs {
-            ctx,
-            policy: RestartPolicy::default(),
-        };
-        let (router, _handle) = Actor::spawn(None, Router, args)
-            .await
-            .map_err(|e| DaemonError::Router(e.to_string()))?;
-        let _ = router_slot.set(router.clone());
+        let router = projection.start_router(&config, &log).await?;
         Ok(Daemon {
             config,
             log,
