@@ -259,8 +259,8 @@ pub(crate) struct Appended {
     pub per_second: f64,
     /// How long after the last accept (202, or broker confirm) that answer came.
     pub after_last_accept_ms: f64,
-    /// `false` with dead hooks or injected errors: retried attempts are then bounded,
-    /// not counted, and the last events may be seen late by up to the retry time.
+    /// Whether `events` is an exact count. Always `true` since the daemon reports its
+    /// own count (`events_accepted`); it used to be derived, and bounded with retries.
     pub exact: bool,
     /// The drain timeout passed before every accepted event was seen appended.
     pub timed_out: bool,
@@ -432,10 +432,8 @@ impl Report {
                 if amqp { "confirm" } else { "202" },
                 if a.timed_out {
                     " (timed out)"
-                } else if a.exact {
-                    ""
                 } else {
-                    " (retries bounded: may be late)"
+                    ""
                 }
             );
             if let Some(end) = a.events_at_end.filter(|&n| n > e.accepted) {
