@@ -486,9 +486,6 @@ fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
     }
     let configured = state.ctx.settings.max_in_flight_per_hook.max(1);
     let max = state.breaker.allowed_in_flight(now_ms(), configured);
-    if max == 0 {
-        return;
-    }
     while let Some(delivery) = state.queue.next_to_start(max) {
         start_try(myself, state, delivery);
     }

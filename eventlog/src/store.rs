@@ -809,9 +809,9 @@ impl EventLog {
     /// [`EventLog::append`] for records no caller is kept waiting on (delivery attempts):
     /// the writer commits the other queued appends first, and these in the room left:
     /// while any wait, a quarter of every group commit's room (less what one request of
-    /// the others may overshoot by) is kept for them. So an
-    /// ingest request is not queued behind thousands of attempt records. Same guarantees
-    /// as [`EventLog::append`] otherwise.
+    /// the others may overshoot by) is kept for them. So an ingest request is not queued
+    /// behind thousands of attempt records. Same guarantees as [`EventLog::append`]
+    /// otherwise.
     pub async fn append_background(&self, events: Vec<Event>) -> Result<Vec<Record>, LogError> {
         self.append_queued(events, true).await
     }
