@@ -1,17 +1,10 @@
 //! Wall-clock helpers: Unix milliseconds, Kazoo's Gregorian seconds, ISO 8601 text.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 /// Seconds between 0000-01-01 and 1970-01-01, as Kazoo counts them.
 pub const GREGORIAN_OFFSET_SECS: u64 = 62_167_219_200;
 
-/// Now, in Unix milliseconds.
-pub fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+/// Now, in Unix milliseconds (the event log's clock).
+pub use eventlog::now_ms as now_unix_ms;
 
 /// Unix milliseconds as Gregorian seconds.
 pub fn gregorian_secs(unix_ms: u64) -> u64 {

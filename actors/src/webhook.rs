@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{AccountId, Attempt, AttemptResult, Event, EventId, EventLog, WebhookId};
+use eventlog::{now_ms, AccountId, Attempt, AttemptResult, Event, EventId, EventLog, WebhookId};
 use parking_lot::RwLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{json, Map, Value};
@@ -729,14 +729,6 @@ fn str_field<'a>(doc: &'a Map<String, Value>, key: &str) -> &'a str {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(millis)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -620,7 +620,9 @@ fn refuse_checkpoints(events: &[Event]) -> Result<(), LogError> {
     }
 }
 
-fn now_ms() -> u64 {
+/// Now, in Unix milliseconds: the clock records are stamped with (`time_ms`), and the
+/// one every crate of the daemon reads.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

@@ -43,9 +43,6 @@ pub(crate) const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// The Kazoo event every generated message is.
 pub(crate) const EVENT_NAME: &str = "CHANNEL_CREATE";
 
-/// Seconds from 0000-01-01 (Kazoo's Gregorian seconds) to the Unix epoch.
-const GREGORIAN_UNIX_OFFSET: u64 = 62_167_219_200;
-
 /// How long connecting to the broker may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -107,14 +104,6 @@ pub(crate) fn write_message(out: &mut String, plan: &Plan, event: u64, gregorian
         account = account_id,
         tag = plan.tag,
     );
-}
-
-/// Kazoo's Gregorian seconds now.
-pub(crate) fn gregorian_now() -> u64 {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    unix + GREGORIAN_UNIX_OFFSET
 }
 
 /// The `X-Event-ID` the daemon delivers event `n` with: what
@@ -384,7 +373,7 @@ impl Publisher {
 
 /// The messages of events `lo..hi`: routing key and body.
 pub(crate) fn batch_messages(plan: &Plan, lo: u64, hi: u64) -> Vec<(String, Vec<u8>)> {
-    let now = gregorian_now();
+    let now = crate::clock::gregorian_secs(crate::clock::now_unix_ms());
     let mut body = String::with_capacity(640);
     (lo..hi)
         .map(|event| {
