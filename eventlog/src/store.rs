@@ -262,8 +262,14 @@ const MAX_BATCH_EVENTS: usize = 4096;
 /// they are never starved by the others.
 const BACKGROUND_SHARE_EVENTS: usize = MAX_BATCH_EVENTS / 4;
 
-/// How many raw records a [`LogIter`] reads from RocksDB at a time.
+/// How many raw records a [`LogIter`] reads from RocksDB at a time, once it walks on.
+/// Its first read takes one record and each next read 16 times more up to this: a
+/// caller after one record (an attempts listing reads records one by one) reads one.
 const READ_CHUNK: usize = 256;
+
+/// How much larger each read of a [`LogIter`] is than the one before, up to
+/// [`READ_CHUNK`].
+const READ_CHUNK_GROWTH: usize = 16;
 
 /// What [`EventLog::verify`] found on an intact log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -929,6 +935,8 @@ impl EventLog {
             checkpoint: None,
             region: Region::default(),
             buf: VecDeque::new(),
+            chunk: 1,
+            last_key: None,
             source_done: false,
             done: false,
         }
@@ -1369,6 +1377,11 @@ pub struct LogIter {
     region: Region,
     /// Raw records read ahead.
     buf: VecDeque<RawEntry>,
+    /// How many raw records the next read takes (see [`READ_CHUNK`]).
+    chunk: usize,
+    /// The last raw key read: the next read goes on right after it, so that a stray key
+    /// between two reads is seen like any other.
+    last_key: Option<Box<[u8]>>,
     /// The last read reached the end of the log.
     source_done: bool,
     /// An error was yielded, or the end reached.
@@ -1483,16 +1496,28 @@ impl LogIter {
     /// Reads the next chunk of raw records, starting at the next expected key.
     fn fill(&mut self) -> Result<(), LogError> {
         let mut it = self.inner.db.raw_iterator();
-        it.seek(key(self.next_seq));
-        while self.buf.len() < READ_CHUNK {
+        match &self.last_key {
+            Some(last) => {
+                it.seek(last);
+                if it.key() == Some(&last[..]) {
+                    it.next();
+                }
+            }
+            None => it.seek(key(self.next_seq)),
+        }
+        while self.buf.len() < self.chunk {
             let Some((k, v)) = it.item() else { break };
             self.buf.push_back((Box::from(k), Box::from(v)));
             it.next();
         }
+        if let Some((k, _)) = self.buf.back() {
+            self.last_key = Some(k.clone());
+        }
         it.status()?;
-        if self.buf.len() < READ_CHUNK {
+        if self.buf.len() < self.chunk {
             self.source_done = true;
         }
+        self.chunk = (self.chunk * READ_CHUNK_GROWTH).min(READ_CHUNK);
         Ok(())
     }
 
