@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod delivery;
+pub mod fair;
 pub mod form;
 pub mod index;
 pub mod matching;
