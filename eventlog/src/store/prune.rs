@@ -1,13 +1,14 @@
 //! Retention pruning: deleting removable records up to a cut, and the checkpoint that keeps
-//! the pruned log verifiable. The format and the guarantees are in the `store` module
+//! the pruned log verifiable. The format and the guarantees are in the `codec` module
 //! documentation.
 
 use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch, DB};
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::index::{self, IndexFamilies, INDEX_CF, UNIQUE_CF};
-use super::{bin, key, lock, EventLog, META_CF};
+use super::codec::{bin, cf, key, INDEX_CF, META_CF, UNIQUE_CF};
+use super::index::{self, IndexFamilies};
+use super::{lock, EventLog};
 use crate::error::LogError;
 use crate::record::{Event, Record};
 
@@ -119,7 +120,7 @@ impl Checkpoint {
     }
 }
 
-/// The stored value of the checkpoint; see the module documentation of `store`.
+/// The stored value of the checkpoint; see the module documentation of `codec`.
 #[derive(Serialize, Deserialize)]
 struct StoredCheckpoint {
     version: u16,
@@ -165,7 +166,7 @@ impl PendingCheckpoint {
         batch: &mut WriteBatch,
         checkpoint_seq: u64,
     ) -> Result<(), LogError> {
-        let cf = index::cf(db, META_CF)?;
+        let meta = cf(db, META_CF)?;
         let value = Checkpoint {
             checkpoint_seq,
             ..self.checkpoint
@@ -173,11 +174,11 @@ impl PendingCheckpoint {
         .encode()?;
         let index_cf = match self.index_keys.is_empty() {
             true => None,
-            false => Some(index::cf(db, INDEX_CF)?),
+            false => Some(cf(db, INDEX_CF)?),
         };
         let unique_cf = match self.unique_keys.is_empty() {
             true => None,
-            false => Some(index::cf(db, UNIQUE_CF)?),
+            false => Some(cf(db, UNIQUE_CF)?),
         };
         for &(from, to) in &self.ranges {
             batch.delete_range(key(from), key(to));
@@ -192,7 +193,7 @@ impl PendingCheckpoint {
                 batch.delete_cf(unique_cf, k);
             }
         }
-        batch.put_cf(cf, CHECKPOINT_KEY, value);
+        batch.put_cf(meta, CHECKPOINT_KEY, value);
         Ok(())
     }
 }
@@ -227,7 +228,7 @@ impl EventLog {
     /// The region is walked and checked first (as [`EventLog::verify`] would, up to record
     /// `cut_seq + 1`): a damaged log is not pruned. Records kept by earlier prunes are
     /// offered to `removable` again. The deletions, the checkpoint record and the prune
-    /// metadata are one atomic synced write (see the module documentation of `store`);
+    /// metadata are one atomic synced write (see the module documentation of `codec`);
     /// appends go on meanwhile. `removable` runs on the calling thread; like `append`,
     /// this must not be called from the commit hook, and it blocks (use
     /// `spawn_blocking` from async code).

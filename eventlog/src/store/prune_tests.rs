@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use rocksdb::{Options, DB};
+use serde::Serialize;
 
+use super::codec::{encode_record, SNAPSHOTS_CF};
 use super::prune::load_checkpoint;
 use super::tests::{ev, log_with, n_of, raw_value, read_all, read_until_error, seqs, with_raw};
 use super::*;
@@ -779,10 +781,10 @@ fn prune_tests_encode(c: &Checkpoint) -> Vec<u8> {
     struct Stored {
         version: u16,
         cut_seq: u64,
-        #[serde(with = "super::bin")]
+        #[serde(with = "super::codec::bin")]
         cut_hash: Vec<u8>,
         kept: u64,
-        #[serde(with = "super::bin")]
+        #[serde(with = "super::codec::bin")]
         kept_digest: Vec<u8>,
         removed: u64,
         checkpoint_seq: u64,

@@ -1,12 +1,13 @@
 //! Snapshots: opaque state bytes kept beside the log, so that a restart replays only the
-//! records after them. The format is in the `store` module documentation.
+//! records after them. The format is in the `codec` module documentation.
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
+use super::codec::{bin, key, open_envelope, parse_key, SNAPSHOTS_CF};
 use super::prune::load_checkpoint;
-use super::{bin, key, lock, open_envelope, parse_key, EventLog, SNAPSHOTS_CF};
+use super::{lock, EventLog};
 use crate::error::LogError;
 
 /// The version of the stored snapshot encoding.
@@ -24,7 +25,7 @@ pub struct Snapshot {
     pub bytes: Vec<u8>,
 }
 
-/// The stored value of a snapshot; see the module documentation of `store`.
+/// The stored value of a snapshot; see the module documentation of `codec`.
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     version: u16,
