@@ -5,8 +5,8 @@ use rocksdb::{WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
+use super::checkpoint::load_checkpoint;
 use super::codec::{bin, key, open_envelope, parse_key, SNAPSHOTS_CF};
-use super::prune::load_checkpoint;
 use super::{lock, EventLog};
 use crate::error::LogError;
 
