@@ -7,21 +7,15 @@
 //! `snapshot`, each of which adds its own methods to [`EventLog`]. Must not: encode or
 //! decode a record itself (that is the codec), or interpret events.
 
-use std::collections::{HashSet, VecDeque};
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use rocksdb::{
-    ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, WriteOptions, DB,
-    DEFAULT_COLUMN_FAMILY_NAME,
-};
+use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Options, DB, DEFAULT_COLUMN_FAMILY_NAME};
 use tokio::sync::oneshot;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::error::LogError;
 use crate::record::{Event, Record};
@@ -32,6 +26,7 @@ mod index;
 mod iter;
 mod prune;
 mod snapshot;
+mod writer;
 
 #[cfg(test)]
 mod index_tests;
@@ -45,21 +40,11 @@ pub use index::{IndexId, IndexKeys, Indexer, MAX_ENTRY_KEY_LEN};
 pub use iter::LogIter;
 pub use prune::PruneSummary;
 pub use snapshot::Snapshot;
+pub use writer::{now_ms, CommitHook};
 
 use checkpoint::PendingCheckpoint;
-use codec::{
-    cf, corrupt, decode_body, encode_chain, key, open_envelope, parse_key, COLUMN_FAMILIES,
-    GENESIS_PREV_HASH, META_CF,
-};
-use index::IndexFamilies;
-
-/// Called on the writer thread for every committed record, in log order, after the record
-/// is durable and before the appending caller is answered.
-///
-/// It runs on the single writer thread, so it must be quick and must not append to the log,
-/// prune it or verify it (that would wait for itself, or for a prune waiting on the writer).
-/// A panic in the hook is caught and logged.
-pub type CommitHook = Arc<dyn Fn(&Record) + Send + Sync>;
+use codec::{corrupt, decode_body, open_envelope, parse_key, COLUMN_FAMILIES, GENESIS_PREV_HASH};
+use writer::{Job, Reply, Request, Shared, Writer};
 
 /// How [`EventLog::open_with`] opens a log for writing.
 #[derive(Clone, Default)]
@@ -85,14 +70,6 @@ const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
 
 /// The memory all column families' memtables may hold together before RocksDB flushes.
 const MAX_MEMTABLE_BYTES: usize = 32 << 20;
-
-/// Soft cap on the events of one group commit: a batch takes no more requests once it
-/// holds this many, so one huge burst does not build an unbounded `WriteBatch`.
-const MAX_BATCH_EVENTS: usize = 4096;
-
-/// The share of [`MAX_BATCH_EVENTS`] kept for background appends when some wait, so
-/// they are never starved by the others.
-const BACKGROUND_SHARE_EVENTS: usize = MAX_BATCH_EVENTS / 4;
 
 /// What [`EventLog::verify`] found on an intact log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,50 +122,6 @@ struct Inner {
     _secondary: Option<SecondaryDir>,
 }
 
-/// Counters the writer publishes for readers.
-struct Shared {
-    last_seq: AtomicU64,
-    batches: AtomicU64,
-}
-
-/// Work for the writer thread.
-enum Job {
-    /// Append (and, for a prune, delete).
-    Append(Request),
-    /// Rebuild the indexes, between two group commits.
-    RebuildIndexes(mpsc::SyncSender<Result<u64, LogError>>),
-}
-
-/// One caller's append, queued for the writer thread.
-struct Request {
-    events: Vec<Event>,
-    /// Set for the checkpoint of a prune: its deletions and metadata join the same batch.
-    prune: Option<PendingCheckpoint>,
-    reply: Reply,
-    /// Appended with [`EventLog::append_background`]: it yields to the others.
-    background: bool,
-}
-
-/// Where the writer sends the outcome of one append.
-enum Reply {
-    Async(oneshot::Sender<Result<Vec<Record>, LogError>>),
-    // A std channel rather than `oneshot::blocking_recv`, which panics inside a runtime.
-    Blocking(mpsc::SyncSender<Result<Vec<Record>, LogError>>),
-}
-
-impl Reply {
-    fn send(self, outcome: Result<Vec<Record>, LogError>) {
-        // A caller that stopped waiting (dropped future) is not an error: the outcome stands.
-        match self {
-            Reply::Async(tx) => {
-                let _ = tx.send(outcome);
-            }
-            Reply::Blocking(tx) => {
-                let _ = tx.send(outcome);
-            }
-        }
-    }
-}
 /// Reads and fully checks the last record: its sequence number and hash continue the chain.
 fn read_tail(db: &DB) -> Result<(u64, [u8; 32]), LogError> {
     let mut it = db.raw_iterator();
@@ -239,16 +172,6 @@ fn refuse_checkpoints(events: &[Event]) -> Result<(), LogError> {
         }),
         None => Ok(()),
     }
-}
-
-/// Now, in Unix milliseconds: the clock records are stamped with (`time_ms`), and the
-/// one every crate of the daemon reads.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        // A clock before 1970 is wrong, but not a reason to refuse writes.
-        .unwrap_or(0)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -330,10 +253,7 @@ impl EventLog {
             last_seq,
             last_hash,
         };
-        let handle = thread::Builder::new()
-            .name("eventlog-writer".to_owned())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| LogError::Storage(format!("cannot start the writer thread: {e}")))?;
+        let handle = writer.spawn(rx)?;
         info!(dir = %dir.display(), last_seq, "event log open");
         Ok(EventLog {
             inner: Arc::new(Inner {
@@ -607,266 +527,6 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(e) = self.stop_writer() {
             warn!(error = %e, "event log writer did not stop cleanly");
-        }
-    }
-}
-
-/// Appends waiting for the writer, in two lanes.
-#[derive(Default)]
-struct Queued {
-    foreground: VecDeque<Request>,
-    background: VecDeque<Request>,
-}
-
-impl Queued {
-    fn push(&mut self, request: Request) {
-        if request.background {
-            self.background.push_back(request);
-        } else {
-            self.foreground.push_back(request);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.foreground.is_empty() && self.background.is_empty()
-    }
-
-    /// The requests of the next group commit, each lane in arrival order: foreground
-    /// first, up to [`MAX_BATCH_EVENTS`] less the [`BACKGROUND_SHARE_EVENTS`] kept while
-    /// background requests wait, then background ones to fill the batch. A request is
-    /// never split; a batch always takes at least one request when any wait.
-    fn next_round(&mut self) -> Vec<Request> {
-        let reserve = if self.background.is_empty() {
-            0
-        } else {
-            BACKGROUND_SHARE_EVENTS
-        };
-        let mut round = Vec::new();
-        let mut events = 0;
-        for (lane, limit) in [
-            (&mut self.foreground, MAX_BATCH_EVENTS - reserve),
-            (&mut self.background, MAX_BATCH_EVENTS),
-        ] {
-            while events < limit || round.is_empty() {
-                let Some(request) = lane.pop_front() else {
-                    break;
-                };
-                events += request.events.len();
-                round.push(request);
-            }
-        }
-        round
-    }
-}
-
-/// The writer thread's state: it alone knows the tail of the chain.
-struct Writer {
-    db: Arc<DB>,
-    shared: Arc<Shared>,
-    hook: Option<CommitHook>,
-    /// Derives index entries and unique keys; `None`: no index is maintained.
-    indexer: Option<Indexer>,
-    /// No indexer, but the indexes are marked built: the first write removes the marker.
-    unmark_built: bool,
-    last_seq: u64,
-    last_hash: [u8; 32],
-}
-
-impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Job>) {
-        let mut sync = WriteOptions::default();
-        sync.set_sync(true);
-        let mut queued = Queued::default();
-        loop {
-            // Wait only when nothing is queued; `recv` fails once every sender is gone
-            // and the channel is empty.
-            if queued.is_empty() {
-                match rx.recv() {
-                    Ok(job) => self.take(job, &mut queued, &sync),
-                    Err(_) => break,
-                }
-            }
-            while let Ok(job) = rx.try_recv() {
-                self.take(job, &mut queued, &sync);
-            }
-            let round = queued.next_round();
-            if !round.is_empty() {
-                self.commit(round, &sync);
-            }
-        }
-        // Every write was synced already; this is belt and braces for a clean shutdown.
-        if let Err(e) = self.db.flush_wal(true) {
-            warn!(error = %e, "event log: flushing the write-ahead log at close failed");
-        }
-        debug!(last_seq = self.last_seq, "event log writer stopped");
-    }
-
-    /// Queues an append; a rebuild runs at once, after every append queued before it.
-    fn take(&mut self, job: Job, queued: &mut Queued, sync: &WriteOptions) {
-        match job {
-            Job::Append(request) => queued.push(request),
-            Job::RebuildIndexes(reply) => {
-                loop {
-                    let round = queued.next_round();
-                    if round.is_empty() {
-                        break;
-                    }
-                    self.commit(round, sync);
-                }
-                let _ = reply.send(self.rebuild_indexes());
-            }
-        }
-    }
-
-    fn rebuild_indexes(&self) -> Result<u64, LogError> {
-        let indexer = self.indexer.as_ref().ok_or(LogError::NoIndexer)?;
-        index::rebuild(&self.db, indexer).inspect_err(|e| {
-            error!(error = %e, "event log: rebuilding the indexes failed");
-        })
-    }
-
-    /// Writes `requests` in one synced batch, then runs the hook and answers the callers.
-    ///
-    /// With an indexer, each caller's events are first filtered (duplicate unique keys are
-    /// skipped) and their index entries and unique keys join the batch.
-    fn commit(&mut self, requests: Vec<Request>, sync: &WriteOptions) {
-        let time_ms = now_ms();
-        let db = Arc::clone(&self.db);
-        let indexer = self.indexer.clone();
-        let families = match indexer.as_ref().map(|_| IndexFamilies::of(&db)).transpose() {
-            Ok(families) => families,
-            Err(e) => {
-                error!(error = %e, "event log: group commit refused");
-                for request in requests {
-                    request.reply.send(Err(e.clone()));
-                }
-                return;
-            }
-        };
-        let mut batch = WriteBatch::default();
-        let mut seq = self.last_seq;
-        let mut hash = self.last_hash;
-        // Unique keys claimed by the records of this batch so far.
-        let mut taken: HashSet<Vec<u8>> = HashSet::new();
-        let mut skipped = 0;
-        let mut accepted: Vec<(Reply, Vec<Record>)> = Vec::with_capacity(requests.len());
-        for Request {
-            events,
-            prune,
-            reply,
-            background: _,
-        } in requests
-        {
-            let admitted = match (&indexer, &families) {
-                (Some(indexer), Some(families)) => {
-                    index::admit(&db, families, indexer, events, &taken)
-                }
-                _ => Ok(index::Admitted {
-                    events,
-                    keys: Vec::new(),
-                    skipped: 0,
-                }),
-            };
-            // A prune's checkpoint is its only event (never skipped: it has no unique key),
-            // so it becomes record `seq + 1`; its deletions and metadata join the batch only
-            // if the event could be encoded.
-            let encoded = admitted.and_then(|admitted| {
-                let (values, end_hash) = encode_chain(seq, &hash, time_ms, &admitted.events)?;
-                if let Some(pending) = &prune {
-                    pending.write_into(&db, &mut batch, seq + 1)?;
-                }
-                Ok((admitted, values, end_hash))
-            });
-            match encoded {
-                Ok((admitted, values, end_hash)) => {
-                    skipped += admitted.skipped;
-                    let records: Vec<Record> = admitted
-                        .events
-                        .into_iter()
-                        .zip(seq + 1..)
-                        .map(|(event, seq)| Record {
-                            seq,
-                            time_ms,
-                            event,
-                        })
-                        .collect();
-                    for (record, value) in records.iter().zip(&values) {
-                        batch.put(key(record.seq), value);
-                    }
-                    if let Some(families) = &families {
-                        for (record, keys) in records.iter().zip(admitted.keys) {
-                            families.put(&mut batch, record.seq, &keys);
-                            taken.extend(keys.unique);
-                        }
-                    }
-                    seq += records.len() as u64;
-                    hash = end_hash;
-                    accepted.push((reply, records));
-                }
-                // Only this caller's events are refused; the rest of the batch goes on.
-                Err(e) => {
-                    warn!(error = %e, "event log: append refused");
-                    reply.send(Err(e));
-                }
-            }
-        }
-        if seq == self.last_seq {
-            // Nothing to write: every event left was a duplicate of a stored record.
-            if skipped > 0 {
-                debug!(skipped, "event log: group commit skipped every event");
-            }
-            for (reply, records) in accepted {
-                reply.send(Ok(records));
-            }
-            return;
-        }
-        if self.unmark_built {
-            match cf(&db, META_CF) {
-                Ok(meta) => index::unmark_built(meta, &mut batch),
-                Err(e) => {
-                    error!(error = %e, "event log: group commit refused");
-                    for (reply, _) in accepted {
-                        reply.send(Err(e.clone()));
-                    }
-                    return;
-                }
-            }
-        }
-        // Callers whose events were all skipped are answered with the write's outcome too:
-        // a duplicate of a record of this batch is only a duplicate if the batch commits.
-        if let Err(e) = db.write_opt(batch, sync) {
-            let e = LogError::from(e);
-            error!(error = %e, callers = accepted.len(), "event log: group commit failed");
-            for (reply, _) in accepted {
-                reply.send(Err(e.clone()));
-            }
-            return;
-        }
-        if self.unmark_built {
-            info!("event log: written without an indexer, the indexes are now marked incomplete");
-            self.unmark_built = false;
-        }
-        debug!(
-            first_seq = self.last_seq + 1,
-            last_seq = seq,
-            callers = accepted.len(),
-            skipped,
-            "event log: group commit"
-        );
-        self.last_seq = seq;
-        self.last_hash = hash;
-        self.shared.last_seq.store(seq, Ordering::Release);
-        self.shared.batches.fetch_add(1, Ordering::Relaxed);
-        if let Some(hook) = &self.hook {
-            for record in accepted.iter().flat_map(|(_, records)| records) {
-                // The record is durable whatever the hook does: keep the writer alive.
-                if panic::catch_unwind(AssertUnwindSafe(|| hook(record))).is_err() {
-                    error!(seq = record.seq, "event log: commit hook panicked");
-                }
-            }
-        }
-        for (reply, records) in accepted {
-            reply.send(Ok(records));
         }
     }
 }

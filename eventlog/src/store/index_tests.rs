@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rocksdb::{Options, DB};
 
-use super::codec::{encode_record, INDEX_CF, UNIQUE_CF};
+use super::codec::{encode_record, key, INDEX_CF, UNIQUE_CF};
 use super::tests::{account, ev, seqs, with_raw};
 use super::*;
 use crate::ids::{AccountId, EventId};

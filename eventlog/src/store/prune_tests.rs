@@ -7,7 +7,7 @@ use rocksdb::{Options, DB};
 use serde::Serialize;
 
 use super::checkpoint::{load_checkpoint, Checkpoint};
-use super::codec::{encode_record, SNAPSHOTS_CF};
+use super::codec::{encode_record, key, META_CF, SNAPSHOTS_CF};
 use super::iter::READ_CHUNK;
 use super::tests::{ev, log_with, n_of, raw_value, read_all, read_until_error, seqs, with_raw};
 use super::*;
