@@ -29,10 +29,6 @@ mod snapshot;
 mod writer;
 
 #[cfg(test)]
-mod index_tests;
-#[cfg(test)]
-mod prune_tests;
-#[cfg(test)]
 mod tests;
 
 pub use codec::{decode_stored_record, encode_stored_record};

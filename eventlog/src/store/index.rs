@@ -17,6 +17,9 @@ use super::{lock, EventLog};
 use crate::error::LogError;
 use crate::record::Event;
 
+#[cfg(test)]
+mod tests;
+
 /// Names one secondary index (the caller decides what each number means).
 pub type IndexId = u8;
 

@@ -13,6 +13,9 @@ use super::{lock, EventLog};
 use crate::error::LogError;
 use crate::record::Record;
 
+#[cfg(test)]
+mod tests;
+
 /// What [`EventLog::prune`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PruneSummary {

@@ -10,6 +10,9 @@ use super::codec::{bin, key, open_envelope, parse_key, SNAPSHOTS_CF};
 use super::{lock, EventLog};
 use crate::error::LogError;
 
+#[cfg(test)]
+mod tests;
+
 /// The version of the stored snapshot encoding.
 const SNAPSHOT_VERSION: u16 = 1;
 

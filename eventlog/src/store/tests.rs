@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::codec::key;
+use super::codec::{encode_record, key, GENESIS_PREV_HASH};
 use super::*;
 use crate::ids::AccountId;
 
@@ -66,6 +66,19 @@ pub(super) fn read_until_error(log: &EventLog) -> (Vec<u64>, Option<LogError>) {
         }
     }
     (ok, None)
+}
+
+/// Events `ev(n)` with an even `n` stand for calls and attempts (removable); odd ones for
+/// configuration (kept forever).
+pub(super) fn even(record: &Record) -> bool {
+    matches!(record.event, Event::TokenIssued { expires_at, .. } if expires_at % 2 == 0)
+}
+
+pub(super) fn ok_seqs(log: &EventLog, from: u64) -> Vec<u64> {
+    read_all(log, from)
+        .into_iter()
+        .map(|r| r.unwrap().seq)
+        .collect()
 }
 
 #[test]
@@ -297,4 +310,32 @@ fn error_messages_are_lowercase_without_trailing_period() {
         .to_string(),
         "record 3 has unknown version 99"
     );
+}
+
+#[test]
+fn a_log_from_before_the_column_families_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    // Written as the previous build did: records only, default column family only.
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        let db = DB::open(&opts, dir.path()).unwrap();
+        let mut prev = GENESIS_PREV_HASH;
+        for seq in 1..=3 {
+            let (value, hash) = encode_record(seq, 1, &prev, &ev(seq)).unwrap();
+            db.put(key(seq), value).unwrap();
+            prev = hash;
+        }
+    }
+    let ro = EventLog::open_read_only(dir.path()).unwrap();
+    assert_eq!(ro.load_snapshot().unwrap(), None);
+    assert_eq!(ro.verify().unwrap().records, 3);
+    drop(ro);
+
+    let log = EventLog::open(dir.path(), None).unwrap();
+    assert_eq!(log.load_snapshot().unwrap(), None);
+    log.save_snapshot(3, b"three").unwrap();
+    assert_eq!(log.load_snapshot().unwrap().unwrap().seq, 3);
+    assert_eq!(log.prune(1, |_| true).unwrap().removed, 1);
+    assert_eq!(log.verify().unwrap().records, 3);
 }
