@@ -1,11 +1,17 @@
 //! The storage engine's façade: [`EventLog`], a hash-chained, append-only log of
 //! [`Record`]s in RocksDB — open, append, read, verify, close.
 //!
-//! The parts beside it, below it: `codec` (the on-disk format, specified in its module
-//! documentation, and the encoding of records), the writer thread that group-commits
-//! appends, the verifying iterator [`LogIter`], and the features `index`, `prune` and
-//! `snapshot`, each of which adds its own methods to [`EventLog`]. Must not: encode or
-//! decode a record itself (that is the codec), or interpret events.
+//! The parts below it, from the bottom up: `codec` (the on-disk format, specified in its
+//! module documentation, and the encoding of records; it imports none of the others),
+//! `checkpoint` (the prune checkpoint as stored), `iter` ([`LogIter`], the verified walk)
+//! and `writer` (the thread that group-commits appends). The features `index`, `prune` and
+//! `snapshot` add their own methods to [`EventLog`] (so they see its state), and take what
+//! they encode and decode from the codec. Must not: encode or decode a record itself, or
+//! interpret events.
+//!
+//! It runs past 500 lines because it is the log's public surface (three ways to open, the
+//! append entry points, reads, verify, close), whose contracts are documented where they
+//! are declared.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,10 @@
 //! unique keys (`unique` column family), both computed from each event by the caller's
 //! [`Indexer`], so that the log itself still never interprets events. The key layouts and
 //! the guarantees are in the `codec` module documentation.
+//!
+//! It runs past 500 lines because it holds both sides of one layout: its upkeep on the
+//! writer's side (admitting appends, rebuilding) and the public operations that read it
+//! (scans, unique lookups, rebuild and verify).
 
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};

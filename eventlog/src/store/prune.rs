@@ -74,6 +74,8 @@ impl EventLog {
     /// indexer that panics refuses the prune ([`LogError::Encode`]) before anything changes.
     /// Without an indexer the indexes are left alone and marked incomplete (the next open
     /// with an indexer rebuilds them).
+    ///
+    /// [`Event::LogPruned`]: crate::Event::LogPruned
     pub fn prune(
         &self,
         cut_seq: u64,
