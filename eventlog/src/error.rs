@@ -53,7 +53,7 @@ pub enum LogError {
     #[error("event log is open read-only")]
     ReadOnly,
     /// The pruned region does not hold what its checkpoint pinned, or the checkpoint record
-    /// and the stored prune metadata disagree (see the `store` module documentation).
+    /// and the stored prune metadata disagree (see the `store::codec` module documentation).
     #[error("prune checkpoint at record {checkpoint_seq} does not verify: {reason}")]
     CheckpointMismatch {
         /// The sequence number of the `LogPruned` checkpoint record concerned.

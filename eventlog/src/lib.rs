@@ -17,6 +17,3 @@ pub use store::{
     decode_stored_record, encode_stored_record, now_ms, CommitHook, EventLog, IndexId, IndexKeys,
     Indexer, LogIter, OpenOptions, PruneSummary, Snapshot, VerifySummary, MAX_ENTRY_KEY_LEN,
 };
-
-#[cfg(test)]
-mod decode_tests;

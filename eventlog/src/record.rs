@@ -89,7 +89,7 @@ pub enum Event {
     /// Records up to `cut_seq` were pruned: the removable ones among them were deleted and
     /// the others kept. Written by the log itself (`EventLog::prune`), never by a handler;
     /// it is the chained checkpoint that pins what the pruned region still holds (see the
-    /// `store` module documentation).
+    /// `store::codec` module documentation).
     LogPruned {
         /// The last sequence number of the pruned region.
         cut_seq: u64,

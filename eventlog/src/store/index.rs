@@ -1,7 +1,11 @@
 //! Derived lookups kept beside the records: secondary indexes (`index` column family) and
 //! unique keys (`unique` column family), both computed from each event by the caller's
 //! [`Indexer`], so that the log itself still never interprets events. The key layouts and
-//! the guarantees are in the `store` module documentation.
+//! the guarantees are in the `codec` module documentation.
+//!
+//! It runs past 500 lines because it holds both sides of one layout: its upkeep on the
+//! writer's side (admitting appends, rebuilding) and the public operations that read it
+//! (scans, unique lookups, rebuild and verify).
 
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
@@ -10,9 +14,15 @@ use std::sync::Arc;
 use rocksdb::{ColumnFamily, ReadOptions, WriteBatch, WriteOptions, DB};
 use tracing::{debug, info, warn};
 
-use super::{corrupt, decode_body, key, lock, open_envelope, parse_key, EventLog, META_CF};
+use super::codec::{
+    cf, corrupt, decode_body, key, open_envelope, parse_key, INDEX_CF, META_CF, UNIQUE_CF,
+};
+use super::{lock, EventLog};
 use crate::error::LogError;
 use crate::record::Event;
+
+#[cfg(test)]
+mod tests;
 
 /// Names one secondary index (the caller decides what each number means).
 pub type IndexId = u8;
@@ -35,12 +45,6 @@ pub type Indexer = Arc<dyn Fn(&Event) -> IndexKeys + Send + Sync>;
 
 /// The longest entry key an index can hold (its length is stored in two bytes).
 pub const MAX_ENTRY_KEY_LEN: usize = u16::MAX as usize;
-
-/// The column family of index entries.
-pub(super) const INDEX_CF: &str = "index";
-
-/// The column family of unique keys.
-pub(super) const UNIQUE_CF: &str = "unique";
 
 /// The key, in the `meta` column family, of the marker that says the indexes are complete.
 const BUILT_KEY: &[u8] = b"indexes_built";
@@ -103,12 +107,6 @@ pub(super) fn keys_for(indexer: &Indexer, event: &Event) -> Result<IndexKeys, Lo
         keys.unique = None;
     }
     Ok(keys)
-}
-
-/// A column family a writable log always has.
-pub(super) fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LogError> {
-    db.cf_handle(name)
-        .ok_or_else(|| LogError::Storage(format!("no `{name}` column family")))
 }
 
 /// Whether the built marker says the indexes are complete and of this layout.

@@ -1,21 +1,20 @@
-//! Retention pruning: deleting removable records up to a cut, and the checkpoint that keeps
-//! the pruned log verifiable. The format and the guarantees are in the `store` module
-//! documentation.
+//! Retention pruning: [`EventLog::prune`] walks the region up to a cut, deletes the records
+//! the caller's predicate calls removable (with their index entries) and has the writer
+//! append the checkpoint that keeps the pruned log verifiable (`checkpoint`). The format
+//! and the guarantees are in the `codec` module documentation.
 
-use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch, DB};
-use serde::{Deserialize, Serialize};
+use rocksdb::{BottommostLevelCompaction, CompactOptions, DB};
 use tracing::info;
 
-use super::index::{self, IndexFamilies, INDEX_CF, UNIQUE_CF};
-use super::{bin, key, lock, EventLog, META_CF};
+use super::checkpoint::{load_checkpoint, Checkpoint, PendingCheckpoint};
+use super::codec::key;
+use super::index::{self, IndexFamilies};
+use super::{lock, EventLog};
 use crate::error::LogError;
-use crate::record::{Event, Record};
+use crate::record::Record;
 
-/// The key of the latest checkpoint in the `meta` column family.
-const CHECKPOINT_KEY: &[u8] = b"prune_checkpoint";
-
-/// The version of the stored checkpoint encoding.
-const CHECKPOINT_VERSION: u16 = 1;
+#[cfg(test)]
+mod tests;
 
 /// What [`EventLog::prune`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,174 +26,6 @@ pub struct PruneSummary {
     pub kept: u64,
     /// The sequence number of the `LogPruned` checkpoint record it appended.
     pub checkpoint_seq: u64,
-}
-
-/// The latest prune checkpoint, as stored in the metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Checkpoint {
-    /// The last seq of the pruned region.
-    pub(super) cut_seq: u64,
-    /// The hash of record `cut_seq` before the prune.
-    pub(super) cut_hash: [u8; 32],
-    /// Present records with `seq <= cut_seq`.
-    pub(super) kept: u64,
-    /// BLAKE3 over `seq_be8 || hash32` of those records, in seq order.
-    pub(super) kept_digest: [u8; 32],
-    /// Records deleted by the prune that wrote this checkpoint.
-    pub(super) removed: u64,
-    /// The seq of the `LogPruned` record of this checkpoint.
-    pub(super) checkpoint_seq: u64,
-}
-
-impl Checkpoint {
-    /// A [`LogError::CheckpointMismatch`] about this checkpoint.
-    pub(super) fn mismatch(&self, reason: String) -> LogError {
-        LogError::CheckpointMismatch {
-            checkpoint_seq: self.checkpoint_seq,
-            reason,
-        }
-    }
-
-    /// The `LogPruned` event recording this checkpoint.
-    fn event(&self) -> Event {
-        Event::LogPruned {
-            cut_seq: self.cut_seq,
-            cut_hash: hex::encode(self.cut_hash),
-            kept: self.kept,
-            kept_digest: hex::encode(self.kept_digest),
-            removed: self.removed,
-        }
-    }
-
-    /// Whether `event` is the `LogPruned` event of this checkpoint.
-    pub(super) fn matches(&self, event: &Event) -> bool {
-        *event == self.event()
-    }
-
-    fn encode(&self) -> Result<Vec<u8>, LogError> {
-        let stored = StoredCheckpoint {
-            version: CHECKPOINT_VERSION,
-            cut_seq: self.cut_seq,
-            cut_hash: self.cut_hash.to_vec(),
-            kept: self.kept,
-            kept_digest: self.kept_digest.to_vec(),
-            removed: self.removed,
-            checkpoint_seq: self.checkpoint_seq,
-        };
-        rmp_serde::to_vec_named(&stored).map_err(|e| LogError::Encode(e.to_string()))
-    }
-
-    fn decode(value: &[u8]) -> Result<Checkpoint, LogError> {
-        let stored: StoredCheckpoint = rmp_serde::from_slice(value)
-            .map_err(|e| LogError::Metadata(format!("undecodable checkpoint: {e}")))?;
-        if stored.version != CHECKPOINT_VERSION {
-            return Err(LogError::Metadata(format!(
-                "unknown checkpoint version {}",
-                stored.version
-            )));
-        }
-        let hash = |field: &str, bytes: Vec<u8>| {
-            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                LogError::Metadata(format!("{field} is {} bytes, not 32", bytes.len()))
-            })
-        };
-        let checkpoint = Checkpoint {
-            cut_seq: stored.cut_seq,
-            cut_hash: hash("cut_hash", stored.cut_hash)?,
-            kept: stored.kept,
-            kept_digest: hash("kept_digest", stored.kept_digest)?,
-            removed: stored.removed,
-            checkpoint_seq: stored.checkpoint_seq,
-        };
-        if checkpoint.cut_seq == 0
-            || checkpoint.kept > checkpoint.cut_seq
-            || checkpoint.checkpoint_seq <= checkpoint.cut_seq
-        {
-            return Err(LogError::Metadata(format!(
-                "inconsistent checkpoint: cut {}, kept {}, checkpoint record {}",
-                checkpoint.cut_seq, checkpoint.kept, checkpoint.checkpoint_seq
-            )));
-        }
-        Ok(checkpoint)
-    }
-}
-
-/// The stored value of the checkpoint; see the module documentation of `store`.
-#[derive(Serialize, Deserialize)]
-struct StoredCheckpoint {
-    version: u16,
-    cut_seq: u64,
-    #[serde(with = "bin")]
-    cut_hash: Vec<u8>,
-    kept: u64,
-    #[serde(with = "bin")]
-    kept_digest: Vec<u8>,
-    removed: u64,
-    checkpoint_seq: u64,
-}
-
-/// The latest checkpoint, if the log was ever pruned (or has no `meta` column family).
-pub(super) fn load_checkpoint(db: &DB) -> Result<Option<Checkpoint>, LogError> {
-    let Some(cf) = db.cf_handle(META_CF) else {
-        return Ok(None);
-    };
-    match db.get_pinned_cf(cf, CHECKPOINT_KEY)? {
-        Some(value) => Checkpoint::decode(&value).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// A prune on its way to the writer: what its batch must delete, and its checkpoint
-/// without the record's seq (the writer assigns it).
-pub(super) struct PendingCheckpoint {
-    /// Half-open key ranges `[from, to)` of seqs to delete; all `<= cut_seq`.
-    ranges: Vec<(u64, u64)>,
-    /// The index entries (`index` column family keys) of the deleted records.
-    index_keys: Vec<Vec<u8>>,
-    /// The unique keys held by the deleted records.
-    unique_keys: Vec<Vec<u8>>,
-    checkpoint: Checkpoint,
-}
-
-impl PendingCheckpoint {
-    /// Adds the deletions and the metadata (naming `checkpoint_seq`) to `batch`; on error
-    /// `batch` is unchanged.
-    pub(super) fn write_into(
-        &self,
-        db: &DB,
-        batch: &mut WriteBatch,
-        checkpoint_seq: u64,
-    ) -> Result<(), LogError> {
-        let cf = index::cf(db, META_CF)?;
-        let value = Checkpoint {
-            checkpoint_seq,
-            ..self.checkpoint
-        }
-        .encode()?;
-        let index_cf = match self.index_keys.is_empty() {
-            true => None,
-            false => Some(index::cf(db, INDEX_CF)?),
-        };
-        let unique_cf = match self.unique_keys.is_empty() {
-            true => None,
-            false => Some(index::cf(db, UNIQUE_CF)?),
-        };
-        for &(from, to) in &self.ranges {
-            batch.delete_range(key(from), key(to));
-        }
-        if let Some(index_cf) = index_cf {
-            for k in &self.index_keys {
-                batch.delete_cf(index_cf, k);
-            }
-        }
-        if let Some(unique_cf) = unique_cf {
-            for k in &self.unique_keys {
-                batch.delete_cf(unique_cf, k);
-            }
-        }
-        batch.put_cf(cf, CHECKPOINT_KEY, value);
-        Ok(())
-    }
 }
 
 /// Contiguous runs of removable records, as half-open ranges.
@@ -227,7 +58,7 @@ impl EventLog {
     /// The region is walked and checked first (as [`EventLog::verify`] would, up to record
     /// `cut_seq + 1`): a damaged log is not pruned. Records kept by earlier prunes are
     /// offered to `removable` again. The deletions, the checkpoint record and the prune
-    /// metadata are one atomic synced write (see the module documentation of `store`);
+    /// metadata are one atomic synced write (see the module documentation of `codec`);
     /// appends go on meanwhile. `removable` runs on the calling thread; like `append`,
     /// this must not be called from the commit hook, and it blocks (use
     /// `spawn_blocking` from async code).
@@ -243,6 +74,8 @@ impl EventLog {
     /// indexer that panics refuses the prune ([`LogError::Encode`]) before anything changes.
     /// Without an indexer the indexes are left alone and marked incomplete (the next open
     /// with an indexer rebuilds them).
+    ///
+    /// [`Event::LogPruned`]: crate::Event::LogPruned
     pub fn prune(
         &self,
         cut_seq: u64,

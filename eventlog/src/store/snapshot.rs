@@ -1,13 +1,17 @@
 //! Snapshots: opaque state bytes kept beside the log, so that a restart replays only the
-//! records after them. The format is in the `store` module documentation.
+//! records after them. The format is in the `codec` module documentation.
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use super::prune::load_checkpoint;
-use super::{bin, key, lock, open_envelope, parse_key, EventLog, SNAPSHOTS_CF};
+use super::checkpoint::load_checkpoint;
+use super::codec::{bin, key, open_envelope, parse_key, SNAPSHOTS_CF};
+use super::{lock, EventLog};
 use crate::error::LogError;
+
+#[cfg(test)]
+mod tests;
 
 /// The version of the stored snapshot encoding.
 const SNAPSHOT_VERSION: u16 = 1;
@@ -24,7 +28,7 @@ pub struct Snapshot {
     pub bytes: Vec<u8>,
 }
 
-/// The stored value of a snapshot; see the module documentation of `store`.
+/// The stored value of a snapshot; see the module documentation of `codec`.
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     version: u16,

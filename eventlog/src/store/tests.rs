@@ -1,10 +1,8 @@
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
-
+use super::codec::{encode_record, key, GENESIS_PREV_HASH};
 use super::*;
 use crate::ids::AccountId;
 
@@ -70,6 +68,19 @@ pub(super) fn read_until_error(log: &EventLog) -> (Vec<u64>, Option<LogError>) {
     (ok, None)
 }
 
+/// Events `ev(n)` with an even `n` stand for calls and attempts (removable); odd ones for
+/// configuration (kept forever).
+pub(super) fn even(record: &Record) -> bool {
+    matches!(record.event, Event::TokenIssued { expires_at, .. } if expires_at % 2 == 0)
+}
+
+pub(super) fn ok_seqs(log: &EventLog, from: u64) -> Vec<u64> {
+    read_all(log, from)
+        .into_iter()
+        .map(|r| r.unwrap().seq)
+        .collect()
+}
+
 #[test]
 fn eventlog_and_iterator_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
@@ -124,405 +135,6 @@ fn reopen_continues_seqs_and_chain() {
     assert_eq!(summary.last_seq, 5);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_appends_get_distinct_consecutive_seqs_and_are_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let tasks = 16u64;
-    let per_task = 25u64;
-
-    let mut handles = Vec::new();
-    for t in 0..tasks {
-        let log = log.clone();
-        handles.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            for i in 0..per_task {
-                // Two events per call: they must stay adjacent.
-                let base = (t * per_task + i) * 2;
-                let records = log.append(vec![ev(base), ev(base + 1)]).await.unwrap();
-                assert_eq!(records.len(), 2);
-                assert_eq!(records[1].seq, records[0].seq + 1);
-                mine.extend(records);
-            }
-            mine
-        }));
-    }
-    let mut all = Vec::new();
-    for h in handles {
-        all.extend(h.await.unwrap());
-    }
-    let total = tasks * per_task * 2;
-    let mut got = seqs(&all);
-    got.sort_unstable();
-    assert_eq!(got, (1..=total).collect::<Vec<_>>());
-    assert_eq!(log.last_seq(), total);
-    drop(log);
-
-    // Durable: a fresh open reads back exactly what every caller was told.
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let read: Vec<Record> = read_all(&log, 1).into_iter().map(Result::unwrap).collect();
-    all.sort_by_key(|r| r.seq);
-    assert_eq!(read, all);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_appends_share_synced_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    // The hook holds the writer inside the first batch until the test has queued the rest,
-    // so the rest must be committed together.
-    let (entered_tx, entered_rx) = mpsc::channel::<()>();
-    let (release_tx, release_rx) = mpsc::channel::<()>();
-    let gate = Arc::new(Mutex::new(Some((entered_tx, release_rx))));
-    let hook: CommitHook = Arc::new(move |_: &Record| {
-        let first = gate.lock().unwrap().take();
-        if let Some((entered, release)) = first {
-            entered.send(()).unwrap();
-            release.recv_timeout(Duration::from_secs(30)).unwrap();
-        }
-    });
-    let log = EventLog::open(dir.path(), Some(hook)).unwrap();
-
-    let first = tokio::spawn({
-        let log = log.clone();
-        async move { log.append(vec![ev(0)]).await }
-    });
-    entered_rx.recv_timeout(Duration::from_secs(30)).unwrap();
-
-    let appends = 50u64;
-    let mut handles = Vec::new();
-    for i in 1..=appends {
-        let log = log.clone();
-        handles.push(tokio::spawn(async move { log.append(vec![ev(i)]).await }));
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    release_tx.send(()).unwrap();
-
-    assert_eq!(first.await.unwrap().unwrap()[0].seq, 1);
-    let mut got = Vec::new();
-    for h in handles {
-        got.extend(seqs(&h.await.unwrap().unwrap()));
-    }
-    got.sort_unstable();
-    assert_eq!(got, (2..=appends + 1).collect::<Vec<_>>());
-
-    // The first append plus the ones queued behind it: two batches expected, allow slack.
-    let total = appends + 1;
-    let batches = log.batches_written();
-    assert!(
-        batches * 2 < total,
-        "{batches} synced batches for {total} appends"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn commit_hook_sees_every_record_in_seq_order_before_the_caller() {
-    let dir = tempfile::tempdir().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let hook: CommitHook = {
-        let seen = Arc::clone(&seen);
-        Arc::new(move |r: &Record| seen.lock().unwrap().push(r.seq))
-    };
-    let log = EventLog::open(dir.path(), Some(hook)).unwrap();
-
-    let mut handles = Vec::new();
-    for t in 0..8u64 {
-        let log = log.clone();
-        let seen = Arc::clone(&seen);
-        handles.push(tokio::spawn(async move {
-            for i in 0..20u64 {
-                let records = log.append(vec![ev(t * 100 + i)]).await.unwrap();
-                // The hook ran before this caller was answered.
-                assert!(seen.lock().unwrap().contains(&records[0].seq));
-            }
-        }));
-    }
-    for h in handles {
-        h.await.unwrap();
-    }
-    assert_eq!(*seen.lock().unwrap(), (1..=160).collect::<Vec<u64>>());
-}
-
-#[test]
-fn a_panicking_hook_does_not_stop_the_writer() {
-    let dir = tempfile::tempdir().unwrap();
-    let hook: CommitHook = Arc::new(|r: &Record| {
-        if r.seq == 1 {
-            panic!("hook failure (expected by the test)");
-        }
-    });
-    let log = EventLog::open(dir.path(), Some(hook)).unwrap();
-    assert_eq!(log.append_blocking(vec![ev(1)]).unwrap()[0].seq, 1);
-    assert_eq!(log.append_blocking(vec![ev(2)]).unwrap()[0].seq, 2);
-}
-
-#[test]
-fn flipped_byte_is_corrupt_with_its_seq() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 5);
-    with_raw(dir.path(), |db| {
-        let mut v = raw_value(db, 3);
-        let last = v.len() - 1;
-        v[last] ^= 0x01;
-        db.put(key(3), v).unwrap();
-    });
-
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let (ok, err) = read_until_error(&log);
-    assert_eq!(ok, [1, 2]);
-    assert!(
-        matches!(err, Some(LogError::Corrupt { seq: 3, .. })),
-        "{err:?}"
-    );
-    assert!(matches!(
-        log.verify(),
-        Err(LogError::Corrupt { seq: 3, .. })
-    ));
-}
-
-#[test]
-fn every_single_byte_flip_is_detected_without_panic() {
-    let prev = [7u8; 32];
-    let event = Event::EventAccepted {
-        event_id: crate::ids::EventId::parse("call-1").unwrap(),
-        account_id: account(),
-        hook_event: "channel_create".to_owned(),
-        payload: serde_json::json!({"call_id": "abc", "n": 1}),
-    };
-    let (value, hash) = encode_record(9, 1_700_000_000_000, &prev, &event).unwrap();
-    let (record, checked_hash) = check_value(9, &prev, &value).unwrap();
-    assert_eq!(record.event, event);
-    assert_eq!(checked_hash, hash);
-
-    for i in 0..value.len() {
-        for mask in [0x01u8, 0x80, 0xff] {
-            let mut bad = value.clone();
-            bad[i] ^= mask;
-            match check_value(9, &prev, &bad) {
-                Err(LogError::Corrupt { seq: 9, .. })
-                | Err(LogError::UnknownVersion { seq: 9, .. })
-                | Err(LogError::ChainBroken { seq: 9 }) => {}
-                other => panic!("byte {i} ^ {mask:#x}: {other:?}"),
-            }
-        }
-    }
-    // Truncated and extended values too.
-    for len in 0..value.len() {
-        assert!(
-            check_value(9, &prev, &value[..len]).is_err(),
-            "truncated to {len}"
-        );
-    }
-    let mut longer = value.clone();
-    longer.push(0);
-    assert!(matches!(
-        check_value(9, &prev, &longer),
-        Err(LogError::Corrupt { seq: 9, .. })
-    ));
-}
-
-#[test]
-fn deleted_key_is_a_gap_at_its_seq() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 5);
-    with_raw(dir.path(), |db| db.delete(key(3)).unwrap());
-
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let (ok, err) = read_until_error(&log);
-    assert_eq!(ok, [1, 2]);
-    assert_eq!(
-        err,
-        Some(LogError::Gap {
-            expected: 3,
-            found: 4
-        })
-    );
-    // Starting right after the hole: the missing anchor is reported too.
-    let from4 = read_all(&log, 4);
-    assert_eq!(
-        from4,
-        [Err(LogError::Gap {
-            expected: 3,
-            found: 4
-        })]
-    );
-}
-
-#[test]
-fn deleted_first_record_is_a_gap_at_seq_1() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 2);
-    with_raw(dir.path(), |db| db.delete(key(1)).unwrap());
-    let log = EventLog::open(dir.path(), None).unwrap();
-    assert_eq!(
-        log.verify(),
-        Err(LogError::Gap {
-            expected: 1,
-            found: 2
-        })
-    );
-}
-
-#[test]
-fn swapped_values_are_reported_at_the_first_swapped_seq() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 5);
-    with_raw(dir.path(), |db| {
-        let two = raw_value(db, 2);
-        let three = raw_value(db, 3);
-        db.put(key(2), three).unwrap();
-        db.put(key(3), two).unwrap();
-    });
-
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let (ok, err) = read_until_error(&log);
-    assert_eq!(ok, [1]);
-    assert!(
-        matches!(err, Some(LogError::Corrupt { seq: 2, .. })),
-        "{err:?}"
-    );
-}
-
-#[test]
-fn wrong_prev_hash_with_a_valid_hash_breaks_the_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 4);
-    with_raw(dir.path(), |db| {
-        // A well-formed record 3 that does not chain to record 2.
-        let (value, _) = encode_record(3, 1, &GENESIS_PREV_HASH, &ev(33)).unwrap();
-        db.put(key(3), value).unwrap();
-    });
-
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let (ok, err) = read_until_error(&log);
-    assert_eq!(ok, [1, 2]);
-    assert_eq!(err, Some(LogError::ChainBroken { seq: 3 }));
-}
-
-#[test]
-fn version_99_is_unknown_version_not_a_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 3);
-    with_raw(dir.path(), |db| {
-        // Record 2 as a future build would write it, with a valid hash.
-        let prev = open_envelope(1, &raw_value(db, 1)).unwrap().hash;
-        let body = rmp_serde::to_vec_named(&ev(2)).unwrap();
-        let hash = record_hash(2, 99, 5, &prev, &body);
-        let envelope = Envelope {
-            version: 99,
-            time_ms: 5,
-            prev_hash: prev.to_vec(),
-            body,
-            hash: hash.to_vec(),
-        };
-        db.put(key(2), rmp_serde::to_vec_named(&envelope).unwrap())
-            .unwrap();
-
-        // Record 3 in an envelope layout this build has never seen.
-        #[derive(Serialize)]
-        struct FutureEnvelope {
-            version: u16,
-            payload: String,
-        }
-        let future = FutureEnvelope {
-            version: 99,
-            payload: "something new".to_owned(),
-        };
-        db.put(key(3), rmp_serde::to_vec_named(&future).unwrap())
-            .unwrap();
-    });
-
-    // The tail (record 3) has an unknown version: a writable open refuses it.
-    assert_eq!(
-        EventLog::open(dir.path(), None).err(),
-        Some(LogError::UnknownVersion {
-            seq: 3,
-            version: 99
-        })
-    );
-    let log = EventLog::open_read_only(dir.path()).unwrap();
-    let (ok, err) = read_until_error(&log);
-    assert_eq!(ok, [1]);
-    assert_eq!(
-        err,
-        Some(LogError::UnknownVersion {
-            seq: 2,
-            version: 99
-        })
-    );
-    assert_eq!(
-        read_all(&log, 3),
-        [Err(LogError::UnknownVersion {
-            seq: 2,
-            version: 99
-        })]
-    );
-}
-
-#[test]
-fn version_0_is_unknown_version() {
-    let value = rmp_serde::to_vec_named(&Envelope {
-        version: 0,
-        time_ms: 0,
-        prev_hash: vec![0; 32],
-        body: Vec::new(),
-        hash: vec![0; 32],
-    })
-    .unwrap();
-    assert_eq!(
-        check_value(1, &GENESIS_PREV_HASH, &value).err(),
-        Some(LogError::UnknownVersion { seq: 1, version: 0 })
-    );
-}
-
-#[test]
-fn garbage_bytes_are_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 3);
-    with_raw(dir.path(), |db| {
-        db.put(key(2), b"\xc1 this is not msgpack \x00\xff")
-            .unwrap();
-    });
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let (ok, err) = read_until_error(&log);
-    assert_eq!(ok, [1]);
-    assert!(
-        matches!(err, Some(LogError::Corrupt { seq: 2, .. })),
-        "{err:?}"
-    );
-
-    for garbage in [
-        &b""[..],
-        b"plain text",
-        b"\x92\x01\x02",
-        b"\x81\xa7version\xa1x",
-    ] {
-        assert!(
-            matches!(
-                check_value(5, &GENESIS_PREV_HASH, garbage),
-                Err(LogError::Corrupt { seq: 5, .. })
-            ),
-            "{garbage:?}"
-        );
-    }
-}
-
-#[test]
-fn a_bad_key_is_corrupt_not_a_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 2);
-    // A short key sorts between records 1 and 2 (`[0,0,0,0,0,0,0,1] < [0,0,0,0,0,0,0,1,0]`).
-    with_raw(dir.path(), |db| {
-        db.put([0u8, 0, 0, 0, 0, 0, 0, 1, 0], b"x").unwrap()
-    });
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let (ok, err) = read_until_error(&log);
-    assert_eq!(ok, [1]);
-    assert!(
-        matches!(err, Some(LogError::Corrupt { seq: 2, .. })),
-        "{err:?}"
-    );
-}
-
 #[test]
 fn open_refuses_a_corrupt_tail_but_read_only_can_verify_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -549,44 +161,6 @@ fn open_refuses_a_corrupt_tail_but_read_only_can_verify_it() {
             Err(LogError::Corrupt { seq: 4, .. }) | Err(LogError::UnknownVersion { seq: 4, .. })
         ),
         "{verified:?}"
-    );
-}
-
-#[test]
-fn iter_from_starts_at_the_given_seq() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 10);
-    let log = EventLog::open(dir.path(), None).unwrap();
-
-    let from4: Vec<u64> = read_all(&log, 4)
-        .into_iter()
-        .map(|r| r.unwrap().seq)
-        .collect();
-    assert_eq!(from4, (4..=10).collect::<Vec<_>>());
-    let from10: Vec<u64> = read_all(&log, 10)
-        .into_iter()
-        .map(|r| n_of(&r.unwrap()))
-        .collect();
-    assert_eq!(from10, [10]);
-    assert_eq!(read_all(&log, 0).len(), 10);
-    assert!(read_all(&log, 11).is_empty());
-    assert!(read_all(&log, 100).is_empty());
-}
-
-#[test]
-fn iteration_crosses_read_chunks() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), None).unwrap();
-    let n = READ_CHUNK as u64 * 2 + 7;
-    log.append_blocking((1..=n).map(ev).collect()).unwrap();
-    let read: Vec<u64> = read_all(&log, 1)
-        .into_iter()
-        .map(|r| n_of(&r.unwrap()))
-        .collect();
-    assert_eq!(read, (1..=n).collect::<Vec<_>>());
-    assert_eq!(
-        read_all(&log, READ_CHUNK as u64).len() as u64,
-        n - READ_CHUNK as u64 + 1
     );
 }
 
@@ -628,30 +202,6 @@ fn verify_summarises_an_intact_log() {
             checkpoint_seq: 0,
         }
     );
-}
-
-#[test]
-fn stored_hash_matches_the_documented_definition() {
-    let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 2);
-    with_raw(dir.path(), |db| {
-        let mut prev = [0u8; 32];
-        for seq in 1..=2u64 {
-            let env: Envelope = rmp_serde::from_slice(&raw_value(db, seq)).unwrap();
-            assert_eq!(env.version, RECORD_VERSION);
-            assert_eq!(env.prev_hash, prev);
-            let mut bytes = Vec::new();
-            bytes.extend_from_slice(&seq.to_be_bytes());
-            bytes.extend_from_slice(&env.version.to_be_bytes());
-            bytes.extend_from_slice(&env.time_ms.to_be_bytes());
-            bytes.extend_from_slice(&env.prev_hash);
-            bytes.extend_from_slice(&env.body);
-            assert_eq!(env.hash, blake3::hash(&bytes).as_bytes());
-            let event: Event = rmp_serde::from_slice(&env.body).unwrap();
-            assert_eq!(event, ev(seq));
-            prev.copy_from_slice(&env.hash);
-        }
-    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -762,99 +312,30 @@ fn error_messages_are_lowercase_without_trailing_period() {
     );
 }
 
-/// A queued request of `events` events (tagged `tag`, as `expires_at` of the first).
-fn queued_request(tag: u64, events: usize, background: bool) -> Request {
-    let (tx, _rx) = oneshot::channel();
-    Request {
-        events: (0..events as u64).map(|i| ev(tag * 100_000 + i)).collect(),
-        prune: None,
-        reply: Reply::Async(tx),
-        background,
-    }
-}
-
-fn tags(round: &[Request]) -> Vec<u64> {
-    round
-        .iter()
-        .map(|r| match &r.events[0] {
-            Event::TokenIssued { expires_at, .. } => expires_at / 100_000,
-            other => panic!("unexpected event {other:?}"),
-        })
-        .collect()
-}
-
 #[test]
-fn a_group_commit_takes_foreground_appends_before_background_ones() {
-    let mut queued = Queued::default();
-    // 40 background requests of 100 events arrived first, then 3 foreground ones.
-    for tag in 1..=40 {
-        queued.push(queued_request(tag, 100, true));
-    }
-    for tag in 101..=103 {
-        queued.push(queued_request(tag, 100, false));
-    }
-    let round = queued.next_round();
-    let taken = tags(&round);
-    // The foreground ones lead, and the batch is filled up to its cap with background.
-    assert_eq!(&taken[..3], &[101, 102, 103]);
-    assert_eq!(&taken[3..], (1..=38).collect::<Vec<_>>().as_slice());
-    let events: usize = round.iter().map(|r| r.events.len()).sum();
-    assert!(events <= MAX_BATCH_EVENTS + 100, "{events}");
-    assert_eq!(tags(&queued.next_round()), vec![39, 40]);
-    assert!(queued.is_empty());
-    assert!(queued.next_round().is_empty());
-}
-
-#[test]
-fn background_appends_keep_their_share_under_foreground_load() {
-    let mut queued = Queued::default();
-    for tag in 1..=100 {
-        queued.push(queued_request(tag, 100, false));
-    }
-    for tag in 1001..=1020 {
-        queued.push(queued_request(tag, 100, true));
-    }
-    let taken = tags(&queued.next_round());
-    let background = taken.iter().filter(|t| **t > 1000).count();
-    // Their share, less at most one request the foreground lane overshot by.
-    assert!(
-        background * 100 >= BACKGROUND_SHARE_EVENTS - 100,
-        "background got {background} requests of 100 events"
-    );
-    // Arrival order is kept within each lane.
-    let foreground: Vec<u64> = taken.iter().copied().filter(|t| *t <= 1000).collect();
-    assert_eq!(
-        foreground,
-        (1..=foreground.len() as u64).collect::<Vec<_>>()
-    );
-    // A request larger than the cap still goes, alone.
-    let mut queued = Queued::default();
-    queued.push(queued_request(7, MAX_BATCH_EVENTS + 1, false));
-    queued.push(queued_request(8, 1, true));
-    assert_eq!(tags(&queued.next_round()), vec![7]);
-    assert_eq!(tags(&queued.next_round()), vec![8]);
-}
-
-#[tokio::test]
-async fn background_appends_are_durable_records_like_the_others() {
+fn a_log_from_before_the_column_families_opens() {
     let dir = tempfile::tempdir().unwrap();
+    // Written as the previous build did: records only, default column family only.
+    {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        let db = DB::open(&opts, dir.path()).unwrap();
+        let mut prev = GENESIS_PREV_HASH;
+        for seq in 1..=3 {
+            let (value, hash) = encode_record(seq, 1, &prev, &ev(seq)).unwrap();
+            db.put(key(seq), value).unwrap();
+            prev = hash;
+        }
+    }
+    let ro = EventLog::open_read_only(dir.path()).unwrap();
+    assert_eq!(ro.load_snapshot().unwrap(), None);
+    assert_eq!(ro.verify().unwrap().records, 3);
+    drop(ro);
+
     let log = EventLog::open(dir.path(), None).unwrap();
-    let (a, b) = tokio::join!(
-        log.append_background(vec![ev(1), ev(2)]),
-        log.append(vec![ev(3)])
-    );
-    let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.iter().map(n_of).collect::<Vec<_>>(), vec![1, 2]);
-    assert_eq!(b.iter().map(n_of).collect::<Vec<_>>(), vec![3]);
-    log.close().unwrap();
-    assert!(matches!(
-        log.append_background(vec![ev(4)]).await,
-        Err(LogError::Closed)
-    ));
-    drop(log);
-    let reopened = EventLog::open(dir.path(), None).unwrap();
-    let stored: Vec<u64> = reopened.iter_from(1).map(|r| n_of(&r.unwrap())).collect();
-    let mut sorted = stored.clone();
-    sorted.sort_unstable();
-    assert_eq!(sorted, vec![1, 2, 3]);
+    assert_eq!(log.load_snapshot().unwrap(), None);
+    log.save_snapshot(3, b"three").unwrap();
+    assert_eq!(log.load_snapshot().unwrap().unwrap().seq, 3);
+    assert_eq!(log.prune(1, |_| true).unwrap().removed, 1);
+    assert_eq!(log.verify().unwrap().records, 3);
 }

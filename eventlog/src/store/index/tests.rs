@@ -1,14 +1,19 @@
 //! Derived indexes and unique keys: dedup on append, scans, pruning, rebuilds, read-only
 //! reads.
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 use rocksdb::{Options, DB};
 
-use super::tests::{account, ev, seqs, with_raw};
 use super::*;
 use crate::ids::{AccountId, EventId};
+use crate::store::codec::{encode_record, key, GENESIS_PREV_HASH, INDEX_CF, UNIQUE_CF};
+use crate::store::index;
+use crate::store::tests::{account, ev, seqs, with_raw};
+use crate::store::{CommitHook, OpenOptions};
+use crate::{EventLog, Record};
 
 /// Index of `EventAccepted` records by account.
 const BY_ACCOUNT: IndexId = 1;
