@@ -12,10 +12,10 @@ use super::body::{CrossbarBody, QueryPairs};
 use super::envelope::Reply;
 use super::error::ApiError;
 use super::listing::ListQuery;
+use super::state::AppState;
 use super::validate::{
     check_text, merge_patch, require_object, strip_private, Errors, MAX_NAME_CHARS,
 };
-use super::AppState;
 
 /// The public view of an account.
 fn account_out(account: &Account) -> Value {

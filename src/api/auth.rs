@@ -13,8 +13,8 @@ use actors::{Registry, Webhook};
 use super::body::CrossbarBody;
 use super::envelope::Reply;
 use super::error::ApiError;
+use super::state::AppState;
 use super::validate::{require_object, Errors};
-use super::AppState;
 use crate::clock;
 
 /// The authenticated caller.

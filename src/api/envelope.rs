@@ -12,13 +12,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::listing::PageInfo;
-use super::AppState;
+use super::fields::{EnvelopeFields, PageInfo};
+use super::state::AppState;
 use crate::clock;
-
-/// The envelope fields a handler decided; completed by [`complete_envelope`].
-#[derive(Debug, Clone)]
-pub(crate) struct EnvelopeFields(pub(crate) Map<String, Value>);
 
 /// A successful answer.
 #[derive(Debug)]

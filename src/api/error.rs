@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::envelope::EnvelopeFields;
+use super::fields::EnvelopeFields;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]

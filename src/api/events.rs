@@ -14,8 +14,8 @@ use super::auth::Caller;
 use super::body::CrossbarBody;
 use super::envelope::Reply;
 use super::error::ApiError;
+use super::state::AppState;
 use super::validate::Errors;
-use super::AppState;
 use crate::ingest::{validate_event, IncomingEvent};
 
 /// `POST /v2/events` with `{"data": EVENT}` or `{"data": [EVENT, ...]}`.

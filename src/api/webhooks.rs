@@ -12,10 +12,10 @@ use super::body::{CrossbarBody, QueryPairs};
 use super::envelope::Reply;
 use super::error::ApiError;
 use super::listing::ListQuery;
+use super::state::AppState;
 use super::validate::{
     merge_patch, require_object, strip_private, Errors, Validator, ADMIN_ONLY_NOTIFICATIONS,
 };
-use super::AppState;
 use crate::catalog;
 
 /// The full public document of a webhook.
