@@ -27,11 +27,13 @@ pub mod housekeeping;
 pub mod ingest;
 pub mod loadtest;
 pub mod snapshot;
+pub mod version;
 
 pub use config::ServeConfig;
 
-/// This build's version, as reported in envelopes and `User-Agent`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Kept as `piston_webhooks::VERSION` for the load tool; modules of this crate import
+/// [`version::VERSION`].
+pub use version::VERSION;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::fields::{EnvelopeFields, PageInfo};
 use super::state::AppState;
 use crate::clock;
+use crate::version::VERSION;
 
 /// A successful answer.
 #[derive(Debug)]
@@ -118,7 +119,7 @@ pub(crate) async fn complete_envelope(
         clock::rfc3339(clock::now_unix_ms()).into(),
     );
     fields.insert("node".into(), state.node().into());
-    fields.insert("version".into(), crate::VERSION.into());
+    fields.insert("version".into(), VERSION.into());
     if !fields.contains_key("auth_token") {
         fields.insert(
             "auth_token".into(),
