@@ -194,7 +194,7 @@ impl Daemon {
         let app = api::router(state);
         // Kazoo's call events from RabbitMQ, when configured: beside HTTP ingest, through
         // the same validation and durable append.
-        let amqp = amqp::AmqpSettings::from_config(&self.config).map(|settings| {
+        let amqp = self.config.amqp_settings().map(|settings| {
             let ingest = ingest::Ingest::new(self.log.clone());
             amqp::AmqpConsumer::spawn(settings, ingest)
         });
