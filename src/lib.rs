@@ -25,6 +25,7 @@ pub mod clock;
 pub mod config;
 pub mod housekeeping;
 pub mod ingest;
+mod kazoo_errors;
 pub mod loadtest;
 pub mod snapshot;
 pub mod version;
