@@ -28,6 +28,7 @@ pub mod ingest;
 mod kazoo_errors;
 pub mod loadtest;
 pub mod snapshot;
+pub mod telemetry;
 pub mod version;
 
 pub use config::ServeConfig;
