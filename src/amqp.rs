@@ -40,7 +40,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::config::ServeConfig;
 use crate::ingest::{IncomingEvent, Ingest};
 use mapping::{Mapped, CALL_EVENT_EXCHANGE};
 
@@ -62,7 +61,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(60);
 /// Our consumer tag.
 const CONSUMER_TAG: &str = "piston-webhooks";
 
-/// What the consumer needs from the configuration.
+/// What the consumer needs from the configuration (`ServeConfig::amqp_settings`).
 #[derive(Clone)]
 pub struct AmqpSettings {
     /// The broker URI; it may hold a password, so it is never logged.
@@ -85,20 +84,6 @@ impl std::fmt::Debug for AmqpSettings {
             .field("batch_wait", &self.batch_wait)
             .field("max_message_bytes", &self.max_message_bytes)
             .finish()
-    }
-}
-
-impl AmqpSettings {
-    /// The settings when `--amqp-url` is given; `None` otherwise.
-    pub fn from_config(config: &ServeConfig) -> Option<AmqpSettings> {
-        config.amqp_url.as_ref().map(|url| AmqpSettings {
-            url: url.clone(),
-            queue: config.amqp_queue.clone(),
-            dead_letter: config.amqp_dead_letter.clone(),
-            prefetch: config.amqp_prefetch,
-            batch_wait: BATCH_WAIT,
-            max_message_bytes: config.max_body_bytes,
-        })
     }
 }
 

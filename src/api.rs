@@ -1,23 +1,22 @@
-//! The REST API: routes, shared state and the Crossbar conventions.
+//! The REST API: the route table over one file per resource, and the Crossbar
+//! conventions.
 //!
-//! One file per resource under `api/`. Handlers read the [`Registry`] for validation and
-//! answers, and change state only by committing events to the log ([`AppState::commit`]);
-//! the log's commit hook applies them before the commit returns, so a handler sees its
-//! own change when it reads back.
-
-use std::sync::Arc;
+//! Handlers read the [`Registry`](actors::Registry) for validation and answers, and change
+//! state only by committing events to the log ([`AppState::commit`]); the log's commit
+//! hook applies them before the commit returns, so a handler sees its own change when it
+//! reads back.
+//!
+//! Inside `api/` imports point one way, from the resources down to the conventions
+//! (`a → b`: `a` imports `b`): `error → fields` (envelope fields as plain data),
+//! `body → error`, `listing → body, fields`, `validate → error`, `state → error`,
+//! `envelope → fields, state`; `auth` and the resources (`accounts`, `attempts`,
+//! `events`, `health`, `webhooks`) above those; this file, the route table, on top.
+//! Nothing in `api/` imports this file.
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::routing::{get, patch, post, put};
 use axum::Router;
-use eventlog::{Event, EventLog, Record};
-use parking_lot::RwLock;
-
-use actors::Registry;
-
-use crate::config::ServeConfig;
-use crate::ingest::Ingest;
 
 mod accounts;
 mod attempts;
@@ -26,122 +25,21 @@ mod body;
 mod envelope;
 mod error;
 mod events;
+mod fields;
+mod health;
 mod listing;
+mod state;
 mod validate;
 mod webhooks;
 
 pub(crate) use error::ApiError;
-
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Shared>,
-}
-
-struct Shared {
-    registry: Arc<RwLock<Registry>>,
-    log: EventLog,
-    ingest: Ingest,
-    start: StartInfo,
-    figures: HealthFigures,
-    config: ServeConfig,
-    node: String,
-}
-
-impl AppState {
-    /// Shares the registry and log with the API.
-    pub fn new(
-        registry: Arc<RwLock<Registry>>,
-        log: EventLog,
-        config: ServeConfig,
-        start: StartInfo,
-        figures: HealthFigures,
-    ) -> Self {
-        let node = format!("piston-webhooks@{}", config.listen);
-        let ingest = Ingest::new(log.clone());
-        AppState {
-            inner: Arc::new(Shared {
-                registry,
-                log,
-                ingest,
-                start,
-                figures,
-                config,
-                node,
-            }),
-        }
-    }
-
-    pub(crate) fn registry(&self) -> parking_lot::RwLockReadGuard<'_, Registry> {
-        self.inner.registry.read()
-    }
-
-    pub(crate) fn ingest(&self) -> &Ingest {
-        &self.inner.ingest
-    }
-
-    pub(crate) fn config(&self) -> &ServeConfig {
-        &self.inner.config
-    }
-
-    pub(crate) fn node(&self) -> &str {
-        &self.inner.node
-    }
-
-    /// One record of the log, verified; `None` when it is missing or unreadable.
-    pub(crate) fn read_record(&self, seq: u64) -> Option<Record> {
-        match self.inner.log.iter_from(seq).next() {
-            Some(Ok(record)) if record.seq == seq => Some(record),
-            Some(Err(e)) => {
-                tracing::error!(seq, error = %e, "cannot read a log record");
-                None
-            }
-            _ => None,
-        }
-    }
-
-    /// Sequences indexed under (`index`, `key`) in the log, from `start`, in order.
-    pub(crate) fn scan_index(
-        &self,
-        index: eventlog::IndexId,
-        key: &[u8],
-        start: Option<u64>,
-        ascending: bool,
-        limit: usize,
-    ) -> Result<Vec<u64>, ApiError> {
-        Ok(self
-            .inner
-            .log
-            .scan_index(index, key, start, ascending, limit)?)
-    }
-
-    /// Appends events durably; they are applied to the registry before this returns.
-    pub(crate) async fn commit(&self, events: Vec<Event>) -> Result<Vec<Record>, ApiError> {
-        Ok(self.inner.log.append(events).await?)
-    }
-}
-
-/// How the last start went, reported by `/healthz`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StartInfo {
-    /// Sequence of the snapshot loaded (0: none).
-    pub snapshot_seq: u64,
-    /// Records replayed after it.
-    pub replayed_records: u64,
-}
-
-/// Live figures `/healthz` reports besides the registry's.
-#[derive(Debug, Clone, Default)]
-pub struct HealthFigures {
-    /// Sequence of the newest snapshot saved.
-    pub last_snapshot_seq: Arc<std::sync::atomic::AtomicU64>,
-}
+pub use state::{AppState, HealthFigures, StartInfo};
 
 /// Every route of INTERFACE.md sections 3 and 4, with the envelope middleware.
 pub fn router(state: AppState) -> Router {
     let limit = state.config().max_body_bytes;
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
         .route("/v2/api_auth", put(auth::create_token))
         .route(
             "/v2/accounts/{account_id}",
@@ -209,28 +107,6 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
-}
-
-/// Answers once the log is replayed and the API serves (no auth), with what an operator
-/// wants at a glance.
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> envelope::Reply {
-    let (last_seq, pending, events_accepted) = {
-        let registry = state.registry();
-        (
-            registry.last_seq(),
-            registry.pending_count(),
-            registry.events_accepted(),
-        )
-    };
-    let start = state.inner.start;
-    envelope::Reply::ok(serde_json::json!({
-        "status": "ok",
-        "last_seq": last_seq,
-        "pending_deliveries": pending,
-        "events_accepted": events_accepted,
-        "last_snapshot_seq": state.inner.figures.last_snapshot_seq.load(std::sync::atomic::Ordering::Relaxed),
-        "start": {"snapshot_seq": start.snapshot_seq, "replayed_records": start.replayed_records},
-    }))
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

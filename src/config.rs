@@ -1,5 +1,11 @@
 //! The daemon's configuration: one [`ServeConfig`], parsed by clap from flags and
 //! environment variables (INTERFACE.md section 1) and validated once.
+//!
+//! Translation runs one way: this module builds every subsystem's settings
+//! ([`ServeConfig::delivery_settings`], [`ServeConfig::housekeeping_settings`],
+//! [`ServeConfig::amqp_settings`]); those subsystems take their settings and never read
+//! a `ServeConfig`. The API is the one exception left: its `AppState` holds the
+//! `ServeConfig` and its handlers read the few fields they need.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -205,5 +211,17 @@ impl ServeConfig {
             max_response_body: self.max_response_body_bytes,
             allow_private_targets: self.allow_private_targets,
         }
+    }
+
+    /// The RabbitMQ consumer's settings when `--amqp-url` is given; `None` otherwise.
+    pub fn amqp_settings(&self) -> Option<crate::amqp::AmqpSettings> {
+        self.amqp_url.as_ref().map(|url| crate::amqp::AmqpSettings {
+            url: url.clone(),
+            queue: self.amqp_queue.clone(),
+            dead_letter: self.amqp_dead_letter.clone(),
+            prefetch: self.amqp_prefetch,
+            batch_wait: crate::amqp::BATCH_WAIT,
+            max_message_bytes: self.max_body_bytes,
+        })
     }
 }

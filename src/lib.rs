@@ -25,13 +25,17 @@ pub mod clock;
 pub mod config;
 pub mod housekeeping;
 pub mod ingest;
+mod kazoo_errors;
 pub mod loadtest;
 pub mod snapshot;
+pub mod telemetry;
+pub mod version;
 
 pub use config::ServeConfig;
 
-/// This build's version, as reported in envelopes and `User-Agent`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Kept as `piston_webhooks::VERSION` for the load tool; modules of this crate import
+/// [`version::VERSION`].
+pub use version::VERSION;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +196,7 @@ impl Daemon {
         let app = api::router(state);
         // Kazoo's call events from RabbitMQ, when configured: beside HTTP ingest, through
         // the same validation and durable append.
-        let amqp = amqp::AmqpSettings::from_config(&self.config).map(|settings| {
+        let amqp = self.config.amqp_settings().map(|settings| {
             let ingest = ingest::Ingest::new(self.log.clone());
             amqp::AmqpConsumer::spawn(settings, ingest)
         });

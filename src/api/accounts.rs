@@ -12,10 +12,9 @@ use super::body::{CrossbarBody, QueryPairs};
 use super::envelope::Reply;
 use super::error::ApiError;
 use super::listing::ListQuery;
-use super::validate::{
-    check_text, merge_patch, require_object, strip_private, Errors, MAX_NAME_CHARS,
-};
-use super::AppState;
+use super::state::AppState;
+use super::validate::{check_text, merge_patch, require_object, strip_private, MAX_NAME_CHARS};
+use crate::kazoo_errors::{Errors, Violation};
 
 /// The public view of an account.
 fn account_out(account: &Account) -> Value {
@@ -53,13 +52,9 @@ fn validate_account(data: Value) -> Result<Map<String, Value>, ApiError> {
         Some(Value::String(s)) if !s.trim().is_empty() => {
             check_text("name", s, MAX_NAME_CHARS, &mut errors)
         }
-        Some(Value::String(_)) => errors.add(
-            "name",
-            "minLength",
-            json!({"message": "String must be at least 1 characters", "target": 1, "value": ""}),
-        ),
-        None | Some(Value::Null) => errors.required("name", &Value::Object(doc.clone())),
-        Some(other) => errors.wrong_type("name", "string", other),
+        Some(Value::String(_)) => errors.add("name", Violation::min_length(1, "")),
+        None | Some(Value::Null) => errors.add("name", Violation::required_in(&doc)),
+        Some(other) => errors.add("name", Violation::wrong_type("string", other)),
     }
     errors.into_result()?;
     Ok(doc)

@@ -15,8 +15,9 @@ use super::auth::{webhook_in, Caller};
 use super::body::QueryPairs;
 use super::envelope::Reply;
 use super::error::ApiError;
-use super::listing::{ListQuery, PageInfo};
-use super::AppState;
+use super::fields::PageInfo;
+use super::listing::ListQuery;
+use super::state::AppState;
 use crate::clock;
 
 /// Index entries read per step while a page fills.

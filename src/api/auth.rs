@@ -13,9 +13,10 @@ use actors::{Registry, Webhook};
 use super::body::CrossbarBody;
 use super::envelope::Reply;
 use super::error::ApiError;
-use super::validate::{require_object, Errors};
-use super::AppState;
+use super::state::AppState;
+use super::validate::require_object;
 use crate::clock;
+use crate::kazoo_errors::{Errors, Violation};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -93,14 +94,10 @@ pub(crate) async fn create_token(
     let api_key = match data.get("api_key") {
         Some(Value::String(k)) if !k.is_empty() => k.clone(),
         Some(Value::String(_)) | None | Some(Value::Null) => {
-            let mut errors = Errors::default();
-            errors.required("api_key", &Value::Object(data.clone()));
-            return Err(errors.into_error());
+            return Err(Errors::one("api_key", Violation::required_in(&data)).into());
         }
         Some(other) => {
-            let mut errors = Errors::default();
-            errors.wrong_type("api_key", "string", other);
-            return Err(errors.into_error());
+            return Err(Errors::one("api_key", Violation::wrong_type("string", other)).into());
         }
     };
     let (account_id, account_name) = {

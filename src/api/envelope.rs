@@ -12,13 +12,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::listing::PageInfo;
-use super::AppState;
+use super::fields::{EnvelopeFields, PageInfo};
+use super::state::AppState;
 use crate::clock;
-
-/// The envelope fields a handler decided; completed by [`complete_envelope`].
-#[derive(Debug, Clone)]
-pub(crate) struct EnvelopeFields(pub(crate) Map<String, Value>);
+use crate::version::VERSION;
 
 /// A successful answer.
 #[derive(Debug)]
@@ -122,7 +119,7 @@ pub(crate) async fn complete_envelope(
         clock::rfc3339(clock::now_unix_ms()).into(),
     );
     fields.insert("node".into(), state.node().into());
-    fields.insert("version".into(), crate::VERSION.into());
+    fields.insert("version".into(), VERSION.into());
     if !fields.contains_key("auth_token") {
         fields.insert(
             "auth_token".into(),

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::envelope::EnvelopeFields;
+use super::fields::EnvelopeFields;
+use crate::kazoo_errors::Errors;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +114,12 @@ impl IntoResponse for ApiError {
         let mut response = status.into_response();
         response.extensions_mut().insert(EnvelopeFields(fields));
         response
+    }
+}
+
+impl From<Errors> for ApiError {
+    fn from(errors: Errors) -> Self {
+        ApiError::Validation(errors.into_map())
     }
 }
 

@@ -14,9 +14,9 @@ use super::auth::Caller;
 use super::body::CrossbarBody;
 use super::envelope::Reply;
 use super::error::ApiError;
-use super::validate::Errors;
-use super::AppState;
+use super::state::AppState;
 use crate::ingest::{validate_event, IncomingEvent};
+use crate::kazoo_errors::{Errors, Violation};
 
 /// `POST /v2/events` with `{"data": EVENT}` or `{"data": [EVENT, ...]}`.
 pub(crate) async fn ingest_events(
@@ -31,9 +31,8 @@ pub(crate) async fn ingest_events(
         Value::Array(items) => (items, true),
         Value::Object(map) => (vec![Value::Object(map)], false),
         other => {
-            let mut errors = Errors::default();
-            errors.wrong_type("data", "object or array of objects", &other);
-            return Err(errors.into_error());
+            let violation = Violation::wrong_type("object or array of objects", &other);
+            return Err(Errors::one("data", violation).into());
         }
     };
     if events.is_empty() {
@@ -64,7 +63,7 @@ fn validate_all(events: Vec<Value>, batch: bool) -> Result<Vec<IncomingEvent>, A
                         (false, true) => "data".to_owned(),
                         (false, false) => p.field.to_owned(),
                     };
-                    errors.add(&path, p.rule, p.detail);
+                    errors.add(&path, Violation::new(p.rule, p.detail));
                 }
             }
         }

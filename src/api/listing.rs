@@ -9,17 +9,10 @@
 use serde_json::Value;
 
 use super::body::QueryPairs;
+use super::fields::PageInfo;
 
 /// Crossbar's default page size.
 pub(crate) const DEFAULT_PAGE_SIZE: usize = 50;
-
-/// Paging fields of a listing answer.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct PageInfo {
-    pub(crate) page_size: usize,
-    pub(crate) start_key: Option<String>,
-    pub(crate) next_start_key: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Filter {

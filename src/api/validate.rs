@@ -1,8 +1,9 @@
-//! Document validation with Kazoo's error shapes (kazoo-behaviour.md 1.1, 1.3, 1.4).
+//! Document validation with Kazoo's rules (kazoo-behaviour.md 1.1, 1.3).
 //!
-//! Errors are collected as `path -> rule -> detail`. Like Kazoo's non-strict schema
-//! validation, a wrong JSON type that has an obvious reading is coerced (`"3"` for an
-//! integer, `"true"` for a boolean) and the coerced value is stored.
+//! Failures are collected as `path -> rule -> detail` in [`Errors`], written with the
+//! shapes of [`crate::kazoo_errors`] (kazoo-behaviour.md 1.4), which ingest shares. Like
+//! Kazoo's non-strict schema validation, a wrong JSON type that has an obvious reading is
+//! coerced (`"3"` for an integer, `"true"` for a boolean) and the coerced value is stored.
 
 use serde_json::{json, Map, Value};
 
@@ -10,70 +11,13 @@ use actors::uri_guard::{self, UriError};
 
 use super::error::ApiError;
 use crate::catalog;
-
-/// Validation failures keyed by field path, then by rule.
-#[derive(Debug, Default)]
-pub(crate) struct Errors(Map<String, Value>);
-
-impl Errors {
-    pub(crate) fn add(&mut self, path: &str, rule: &str, detail: Value) {
-        let entry = self
-            .0
-            .entry(path.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(rules) = entry {
-            rules.insert(rule.to_owned(), detail);
-        }
-    }
-
-    pub(crate) fn required(&mut self, path: &str, validated: &Value) {
-        self.add(
-            path,
-            "required",
-            json!({"message": "Field is required but missing", "value": validated}),
-        );
-    }
-
-    pub(crate) fn wrong_type(&mut self, path: &str, want: &str, value: &Value) {
-        self.add(
-            path,
-            "type",
-            json!({"message": format!("Value did not match type(s): {want}"), "target": want, "value": value}),
-        );
-    }
-
-    pub(crate) fn not_in_enum(&mut self, path: &str, allowed: &[&str], value: &Value) {
-        self.add(
-            path,
-            "enum",
-            json!({"message": "Value not found in enumerated list of values", "target": allowed, "value": value}),
-        );
-    }
-
-    /// The 400 validation error carrying these failures.
-    pub(crate) fn into_error(self) -> ApiError {
-        ApiError::Validation(self.0)
-    }
-
-    /// `Ok(())` when nothing failed, the 400 validation error otherwise.
-    pub(crate) fn into_result(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.0))
-        }
-    }
-}
+use crate::kazoo_errors::{Errors, Violation};
 
 /// The document must be a JSON object.
 pub(crate) fn require_object(data: Value) -> Result<Map<String, Value>, ApiError> {
     match data {
         Value::Object(map) => Ok(map),
-        other => {
-            let mut errors = Errors::default();
-            errors.wrong_type("data", "object", &other);
-            Err(ApiError::Validation(errors.0))
-        }
+        other => Err(Errors::one("data", Violation::wrong_type("object", &other)).into()),
     }
 }
 
@@ -88,12 +32,12 @@ pub(crate) fn strip_private(doc: &mut Map<String, Value>) {
 fn required_string(doc: &Map<String, Value>, field: &str, errors: &mut Errors) -> Option<String> {
     match doc.get(field) {
         None | Some(Value::Null) => {
-            errors.required(field, &Value::Object(doc.clone()));
+            errors.add(field, Violation::required_in(doc));
             None
         }
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
-            errors.wrong_type(field, "string", other);
+            errors.add(field, Violation::wrong_type("string", other));
             None
         }
     }
@@ -108,16 +52,11 @@ pub(crate) const MAX_URI_CHARS: usize = 2048;
 pub(crate) fn check_text(field: &str, value: &str, max: usize, errors: &mut Errors) {
     let chars = value.chars().count();
     if chars > max {
-        errors.add(
-            field,
-            "maxLength",
-            json!({"message": format!("String must not be more than {max} characters"), "target": max, "cause": chars}),
-        );
+        errors.add(field, Violation::max_length(max).with_cause(chars));
     } else if value.chars().any(char::is_control) {
         errors.add(
             field,
-            "wrong_format",
-            json!({"message": "Field is not in the correct format", "value": value, "format": "text without control characters"}),
+            Violation::wrong_format(value, "text without control characters"),
         );
     }
 }
@@ -138,14 +77,8 @@ fn string_enum(
             }
         }
         Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
-        Some(Value::String(_)) => {
-            let v = doc.get(field).cloned().unwrap_or(Value::Null);
-            errors.not_in_enum(field, allowed, &v);
-        }
-        Some(other) => {
-            let other = other.clone();
-            errors.wrong_type(field, "string", &other);
-        }
+        Some(value @ Value::String(_)) => errors.add(field, Violation::not_in_enum(allowed, value)),
+        Some(other) => errors.add(field, Violation::wrong_type("string", other)),
     }
 }
 
@@ -165,8 +98,7 @@ pub(crate) fn boolean(
         Some(Value::String(s)) if s == "true" => Some(true),
         Some(Value::String(s)) if s == "false" => Some(false),
         Some(other) => {
-            let other = other.clone();
-            errors.wrong_type(field, "boolean", &other);
+            errors.add(field, Violation::wrong_type("boolean", other));
             return;
         }
     };
@@ -196,21 +128,13 @@ fn integer(
         _ => None,
     };
     let Some(n) = n else {
-        errors.wrong_type(field, "integer", &value);
+        errors.add(field, Violation::wrong_type("integer", &value));
         return;
     };
     if n < min {
-        errors.add(
-            field,
-            "minimum",
-            json!({"message": format!("Value must be at least {min}"), "target": min, "value": n}),
-        );
+        errors.add(field, Violation::minimum(min, n));
     } else if n > max {
-        errors.add(
-            field,
-            "maximum",
-            json!({"message": format!("Value must be at most {max}"), "target": max, "value": n}),
-        );
+        errors.add(field, Violation::maximum(max, n));
     } else {
         doc.insert(field.to_owned(), n.into());
     }
@@ -240,32 +164,29 @@ impl Validator {
         let uri = required_string(&doc, "uri", &mut errors).filter(|u| {
             let long = u.chars().count() > MAX_URI_CHARS;
             if long {
-                errors.add(
-                    "uri",
-                    "maxLength",
-                    json!({"message": format!("String must not be more than {MAX_URI_CHARS} characters"), "target": MAX_URI_CHARS}),
-                );
+                errors.add("uri", Violation::max_length(MAX_URI_CHARS));
             }
             !long
         });
         let hook = required_string(&doc, "hook", &mut errors);
         if let Some(hook) = &hook {
             if !catalog::is_known_hook(hook) {
-                errors.not_in_enum("hook", &hook_enum(), &Value::String(hook.clone()));
+                let value = Value::String(hook.clone());
+                errors.add("hook", Violation::not_in_enum(&hook_enum(), &value));
             }
         }
         if let Some(uri) = &uri {
             match uri_guard::check_uri(uri, self.allow_private_targets) {
                 Ok(_) => {}
-                Err(UriError::Malformed) => errors.add(
-                    "uri",
-                    "wrong_format",
-                    json!({"message": "Field is not in the correct format", "value": uri, "format": "uri"}),
-                ),
+                Err(UriError::Malformed) => {
+                    errors.add("uri", Violation::wrong_format(uri, "uri"));
+                }
                 Err(UriError::Refused) => errors.add(
                     "uri",
-                    "error",
-                    json!({"message": "invalid client URL", "value": uri}),
+                    Violation::new(
+                        "error",
+                        json!({"message": "invalid client URL", "value": uri}),
+                    ),
                 ),
             }
         }
@@ -282,8 +203,8 @@ impl Validator {
                 doc.remove("modifiers");
             }
             Some(other) => {
-                let other = other.clone();
-                errors.wrong_type("modifiers", "object", &other);
+                let violation = Violation::wrong_type("object", other);
+                errors.add("modifiers", violation);
             }
         }
         errors.into_result()?;
@@ -331,12 +252,17 @@ impl Validator {
         let path = format!("custom_data.{key}");
         let value = doc.get("custom_data").and_then(|c| c.get(key));
         match value {
-            None => errors.add(&path, "required", json!({"message": "missing required modifier"})),
+            None => errors.add(
+                &path,
+                Violation::new("required", json!({"message": "missing required modifier"})),
+            ),
             Some(Value::String(s)) if accepted.contains(&s.as_str()) => {}
             Some(other) => errors.add(
                 &path,
-                "enum",
-                json!({"message": "value not found in enumerated list of values", "cause": other, "target": shown}),
+                Violation::new(
+                    "enum",
+                    json!({"message": "value not found in enumerated list of values", "cause": other, "target": shown}),
+                ),
             ),
         }
     }
@@ -361,11 +287,11 @@ fn check_custom_data(doc: &Map<String, Value>, errors: &mut Errors) {
                 if !value.is_string() {
                     // Kazoo encodes a literal `.` inside a key as %2E in the path.
                     let path = format!("custom_data.{}", key.replace('.', "%2E"));
-                    errors.wrong_type(&path, "string", value);
+                    errors.add(&path, Violation::wrong_type("string", value));
                 }
             }
         }
-        Some(other) => errors.wrong_type("custom_data", "object", other),
+        Some(other) => errors.add("custom_data", Violation::wrong_type("object", other)),
     }
 }
 

@@ -12,11 +12,12 @@ use super::body::{CrossbarBody, QueryPairs};
 use super::envelope::Reply;
 use super::error::ApiError;
 use super::listing::ListQuery;
+use super::state::AppState;
 use super::validate::{
-    merge_patch, require_object, strip_private, Errors, Validator, ADMIN_ONLY_NOTIFICATIONS,
+    merge_patch, require_object, strip_private, Validator, ADMIN_ONLY_NOTIFICATIONS,
 };
-use super::AppState;
 use crate::catalog;
+use crate::kazoo_errors::{Errors, Violation};
 
 /// The full public document of a webhook.
 pub(crate) fn webhook_out(hook: &Webhook) -> Value {
@@ -155,24 +156,17 @@ fn chosen_id(state: &AppState, data: &Map<String, Value>) -> Result<WebhookId, A
         None | Some(Value::Null) => Ok(WebhookId::generate()),
         Some(Value::String(s)) => {
             let id = WebhookId::parse(s).map_err(|_| {
-                let mut errors = Errors::default();
-                errors.add(
+                Errors::one(
                     "id",
-                    "wrong_format",
-                    json!({"message": "Field is not in the correct format", "value": s, "format": "32 lowercase hex characters"}),
-                );
-                errors.into_error()
+                    Violation::wrong_format(s, "32 lowercase hex characters"),
+                )
             })?;
             if state.registry().webhook(&id).is_some() {
                 return Err(ApiError::Conflict(format!("webhook {id} already exists")));
             }
             Ok(id)
         }
-        Some(other) => {
-            let mut errors = Errors::default();
-            errors.wrong_type("id", "string", other);
-            Err(errors.into_error())
-        }
+        Some(other) => Err(Errors::one("id", Violation::wrong_type("string", other)).into()),
     }
 }
 
@@ -279,18 +273,22 @@ fn check_reenable_body(data: Value) -> Result<(), ApiError> {
     match data.get("re-enable") {
         None => errors.add(
             "re-enable",
-            "required",
-            json!({"message": "re-enable is required to patch collections"}),
+            Violation::new(
+                "required",
+                json!({"message": "re-enable is required to patch collections"}),
+            ),
         ),
         Some(Value::Bool(true)) => {}
         Some(Value::String(s)) if s == "true" => {}
         Some(other) => errors.add(
             "re-enable",
-            "enum",
-            json!({"message": "value not found in enumerated list of values", "target": [true], "value": other}),
+            Violation::new(
+                "enum",
+                json!({"message": "value not found in enumerated list of values", "target": [true], "value": other}),
+            ),
         ),
     }
-    errors.into_result()
+    errors.into_result().map_err(ApiError::from)
 }
 
 /// Re-enables the auto-disabled hooks of `accounts`; hooks disabled by hand stay so.

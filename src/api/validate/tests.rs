@@ -195,3 +195,54 @@ fn merge_patch_merges_recursively_and_null_removes() {
         json!({"b": {"d": 2, "x": 9}, "e": 3, "f": [1]})
     );
 }
+
+/// Whole details, written out: the shapes Kazoo's clients parse, pinned.
+#[test]
+fn details_are_kazoos_shapes_in_full() {
+    let long_name = "n".repeat(MAX_NAME_CHARS + 2);
+    let long_uri = format!("http://example.com/{}", "u".repeat(MAX_URI_CHARS));
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": long_name, "uri": long_uri, "hook": "nope", "http_verb": 1, "retries": -1,
+    }))));
+    assert_eq!(
+        d["name"],
+        json!({"maxLength": {"message": "String must not be more than 128 characters", "target": 128, "cause": 130}})
+    );
+    assert_eq!(
+        d["uri"],
+        json!({"maxLength": {"message": "String must not be more than 2048 characters", "target": 2048}})
+    );
+    assert_eq!(
+        d["hook"],
+        json!({"enum": {"message": "Value not found in enumerated list of values", "target": hook_enum(), "value": "nope"}})
+    );
+    assert_eq!(
+        d["http_verb"],
+        json!({"type": {"message": "Value did not match type(s): string", "target": "string", "value": 1}})
+    );
+    assert_eq!(
+        d["retries"],
+        json!({"minimum": {"message": "Value must be at least 0", "target": 0, "value": -1}})
+    );
+    let d = details(PUBLIC.webhook(obj(json!({"name": "a\u{1}b", "hook": "all"}))));
+    assert_eq!(
+        d["name"],
+        json!({"wrong_format": {"message": "Field is not in the correct format", "value": "a\u{1}b", "format": "text without control characters"}})
+    );
+    assert_eq!(
+        d["uri"],
+        json!({"required": {"message": "Field is required but missing", "value": {"name": "a\u{1}b", "hook": "all"}}})
+    );
+    let d = details(PUBLIC.webhook(obj(json!({"name": "n", "uri": "nope", "hook": "all"}))));
+    assert_eq!(
+        d["uri"],
+        json!({"wrong_format": {"message": "Field is not in the correct format", "value": "nope", "format": "uri"}})
+    );
+    match require_object(json!([1])) {
+        Err(ApiError::Validation(d)) => assert_eq!(
+            Value::Object(d),
+            json!({"data": {"type": {"message": "Value did not match type(s): object", "target": "object", "value": [1]}}})
+        ),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}

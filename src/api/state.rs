@@ -1,0 +1,132 @@
+//! [`AppState`]: what every handler can reach — the registry to read, the log to commit
+//! to, the configuration — and the start figures `/healthz` reports.
+//!
+//! Handlers read the registry and change state only through [`AppState::commit`]; this
+//! module routes nothing and knows no resource.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use eventlog::{Event, EventLog, Record};
+use parking_lot::RwLock;
+
+use actors::Registry;
+
+use super::error::ApiError;
+use crate::config::ServeConfig;
+use crate::ingest::Ingest;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    registry: Arc<RwLock<Registry>>,
+    log: EventLog,
+    ingest: Ingest,
+    start: StartInfo,
+    figures: HealthFigures,
+    config: ServeConfig,
+    node: String,
+}
+
+impl AppState {
+    /// Shares the registry and log with the API.
+    pub fn new(
+        registry: Arc<RwLock<Registry>>,
+        log: EventLog,
+        config: ServeConfig,
+        start: StartInfo,
+        figures: HealthFigures,
+    ) -> Self {
+        let node = format!("piston-webhooks@{}", config.listen);
+        let ingest = Ingest::new(log.clone());
+        AppState {
+            inner: Arc::new(Shared {
+                registry,
+                log,
+                ingest,
+                start,
+                figures,
+                config,
+                node,
+            }),
+        }
+    }
+
+    pub(crate) fn registry(&self) -> parking_lot::RwLockReadGuard<'_, Registry> {
+        self.inner.registry.read()
+    }
+
+    pub(crate) fn ingest(&self) -> &Ingest {
+        &self.inner.ingest
+    }
+
+    pub(crate) fn config(&self) -> &ServeConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// How the last start went.
+    pub(crate) fn start_info(&self) -> StartInfo {
+        self.inner.start
+    }
+
+    /// The live figures kept beside the registry's.
+    pub(crate) fn figures(&self) -> &HealthFigures {
+        &self.inner.figures
+    }
+
+    /// One record of the log, verified; `None` when it is missing or unreadable.
+    pub(crate) fn read_record(&self, seq: u64) -> Option<Record> {
+        match self.inner.log.iter_from(seq).next() {
+            Some(Ok(record)) if record.seq == seq => Some(record),
+            Some(Err(e)) => {
+                tracing::error!(seq, error = %e, "cannot read a log record");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Sequences indexed under (`index`, `key`) in the log, from `start`, in order.
+    pub(crate) fn scan_index(
+        &self,
+        index: eventlog::IndexId,
+        key: &[u8],
+        start: Option<u64>,
+        ascending: bool,
+        limit: usize,
+    ) -> Result<Vec<u64>, ApiError> {
+        Ok(self
+            .inner
+            .log
+            .scan_index(index, key, start, ascending, limit)?)
+    }
+
+    /// Appends events durably; they are applied to the registry before this returns.
+    pub(crate) async fn commit(&self, events: Vec<Event>) -> Result<Vec<Record>, ApiError> {
+        Ok(self.inner.log.append(events).await?)
+    }
+}
+
+/// How the last start went, reported by `/healthz`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartInfo {
+    /// Sequence of the snapshot loaded (0: none).
+    pub snapshot_seq: u64,
+    /// Records replayed after it.
+    pub replayed_records: u64,
+}
+
+/// Live figures `/healthz` reports besides the registry's.
+#[derive(Debug, Clone, Default)]
+pub struct HealthFigures {
+    /// Sequence of the newest snapshot saved.
+    pub last_snapshot_seq: Arc<AtomicU64>,
+}
