@@ -8,7 +8,8 @@
 //!
 //! Inside `api/` imports point one way, from the resources down to the conventions
 //! (`a → b`: `a` imports `b`): `error → fields` (envelope fields as plain data),
-//! `body → error`, `listing → body, fields`, `validate → error`, `state → error`,
+//! `body → error`, `listing → body, fields`, `validate → error`, `limits → error`,
+//! `state → error, limits`,
 //! `envelope → fields, state`; `auth` and the resources (`accounts`, `attempts`,
 //! `events`, `health`, `webhooks`) above those; this file, the route table, on top.
 //! Nothing in `api/` imports this file.
@@ -27,6 +28,7 @@ mod error;
 mod events;
 mod fields;
 mod health;
+mod limits;
 mod listing;
 mod state;
 mod validate;

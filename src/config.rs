@@ -114,6 +114,36 @@ pub struct ServeConfig {
     /// Lifetime of auth tokens in seconds.
     #[arg(long, env = "PISTON_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub token_ttl_secs: u64,
+
+    /// Levels of accounts below the master account (INTERFACE.md section 8).
+    #[arg(long, env = "PISTON_MAX_ACCOUNT_DEPTH", default_value_t = 16)]
+    pub max_account_depth: usize,
+
+    /// Direct children one account may have.
+    #[arg(long, env = "PISTON_MAX_CHILDREN", default_value_t = 10_000)]
+    pub max_children: usize,
+
+    /// Webhooks one account may own.
+    #[arg(long, env = "PISTON_MAX_WEBHOOKS_PER_ACCOUNT", default_value_t = 1000)]
+    pub max_webhooks_per_account: usize,
+
+    /// Largest stored JSON of one account or webhook document, in bytes (larger gets 413).
+    #[arg(long, env = "PISTON_MAX_DOCUMENT_BYTES", default_value_t = 64 * 1024)]
+    pub max_document_bytes: usize,
+
+    /// Largest delivery request body (or GET query string) after encoding, in bytes; a
+    /// larger delivery is not sent and its attempt is a final failure naming the limit.
+    #[arg(long, env = "PISTON_MAX_DELIVERY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_delivery_bytes: usize,
+
+    /// Open API connections at most; more wait in the listen backlog. The daemon raises
+    /// its soft open-files limit to the hard one at start.
+    #[arg(long, env = "PISTON_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Unexpired auth tokens one account may hold; issuing one more revokes its oldest.
+    #[arg(long, env = "PISTON_MAX_TOKENS_PER_ACCOUNT", default_value_t = 1000)]
+    pub max_tokens_per_account: usize,
 }
 
 /// A configuration value that cannot work.
@@ -149,6 +179,19 @@ impl ServeConfig {
         }
         if self.token_ttl_secs == 0 {
             return Err(ConfigError::Zero("--token-ttl-secs"));
+        }
+        for (value, flag) in [
+            (self.max_account_depth, "--max-account-depth"),
+            (self.max_children, "--max-children"),
+            (self.max_webhooks_per_account, "--max-webhooks-per-account"),
+            (self.max_document_bytes, "--max-document-bytes"),
+            (self.max_delivery_bytes, "--max-delivery-bytes"),
+            (self.max_connections, "--max-connections"),
+            (self.max_tokens_per_account, "--max-tokens-per-account"),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero(flag));
+            }
         }
         if let Some(key) = &self.master_api_key {
             let printable = key.bytes().all(|b| b.is_ascii_graphic());

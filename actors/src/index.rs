@@ -6,17 +6,40 @@
 
 use std::sync::Arc;
 
-use eventlog::{Event, IndexId, IndexKeys, Indexer};
+use eventlog::{AccountId, Event, IndexId, IndexKeys, Indexer, WebhookId};
 
 /// Attempts by the hook owner's account id.
 pub const ATTEMPTS_BY_ACCOUNT: IndexId = 1;
-/// Attempts by webhook id.
+/// Attempts by the hook owner's account and the webhook id ([`attempts_by_hook_key`]).
 pub const ATTEMPTS_BY_HOOK: IndexId = 2;
+
+/// The version of what [`index_keys`] derives: a log indexed under another version is
+/// re-indexed when it opens. 2: webhook ids are unique keys, and attempts by webhook are
+/// keyed by owner and webhook.
+pub const INDEXER_VERSION: u32 = 2;
 
 /// The unique key of an accepted event's id.
 pub fn event_id_key(event_id: &str) -> Vec<u8> {
     let mut key = b"event:".to_vec();
     key.extend_from_slice(event_id.as_bytes());
+    key
+}
+
+/// The unique key of a created webhook's id: held for as long as the log keeps the
+/// creating record (configuration history is kept), so an id is never used twice.
+pub fn webhook_id_key(webhook_id: &WebhookId) -> Vec<u8> {
+    let mut key = b"webhook:".to_vec();
+    key.extend_from_slice(webhook_id.as_str().as_bytes());
+    key
+}
+
+/// The attempts-by-webhook entry key: the hook owner's account and the hook, so a
+/// listing under one account never sees another account's attempts, whatever the ids.
+pub fn attempts_by_hook_key(account_id: &AccountId, webhook_id: &WebhookId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(65);
+    key.extend_from_slice(account_id.as_str().as_bytes());
+    key.push(b'/');
+    key.extend_from_slice(webhook_id.as_str().as_bytes());
     key
 }
 
@@ -36,9 +59,13 @@ pub fn index_keys(event: &Event) -> IndexKeys {
                 ),
                 (
                     ATTEMPTS_BY_HOOK,
-                    attempt.webhook_id.as_str().as_bytes().to_vec(),
+                    attempts_by_hook_key(&attempt.account_id, &attempt.webhook_id),
                 ),
             ],
+        },
+        Event::WebhookCreated { webhook_id, .. } => IndexKeys {
+            unique: Some(webhook_id_key(webhook_id)),
+            entries: Vec::new(),
         },
         _ => IndexKeys::default(),
     }
@@ -91,7 +118,7 @@ mod tests {
             keys.entries,
             vec![
                 (ATTEMPTS_BY_ACCOUNT, account.as_str().as_bytes().to_vec()),
-                (ATTEMPTS_BY_HOOK, hook.as_str().as_bytes().to_vec()),
+                (ATTEMPTS_BY_HOOK, attempts_by_hook_key(&account, &hook)),
             ]
         );
         let other = Event::AccountDeleted {

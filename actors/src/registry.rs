@@ -84,9 +84,10 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub id: AccountId,
+    /// The parent only: ancestors are found by walking up ([`Registry::ancestors`]), so a
+    /// deep tree costs O(depth), not O(depth²). (Snapshots written when each account kept
+    /// its whole `tree` still load: the old field is ignored.)
     pub parent_id: Option<AccountId>,
-    /// Ancestors, root first (Kazoo's `pvt_tree`).
-    pub tree: Vec<AccountId>,
     pub api_key: String,
     /// The public document: `name` and any other field the client stored.
     pub doc: Map<String, Value>,
@@ -426,31 +427,26 @@ impl Registry {
         if self.accounts.contains_key(id) {
             return;
         }
-        let tree = match parent_id {
+        match parent_id {
             None => {
                 if self.master.is_some() {
                     return; // there is exactly one root
                 }
                 self.master = Some(id.clone());
-                Vec::new()
             }
             Some(parent) => match self.accounts.get_mut(parent) {
                 None => return,
                 Some(p) => {
                     p.children.insert(id.clone());
-                    let mut tree = p.tree.clone();
-                    tree.push(parent.clone());
-                    tree
                 }
             },
-        };
+        }
         self.api_keys.insert(api_key.to_owned(), id.clone());
         self.accounts.insert(
             id.clone(),
             Account {
                 id: id.clone(),
                 parent_id: parent_id.cloned(),
-                tree,
                 api_key: api_key.to_owned(),
                 doc: object_or_empty(doc),
                 children: BTreeSet::new(),
@@ -512,13 +508,14 @@ impl Registry {
         hook_event: &str,
         payload: &Map<String, Value>,
     ) -> Vec<WebhookId> {
-        let Some(acct) = self.accounts.get(account) else {
+        if !self.accounts.contains_key(account) {
             return Vec::new();
-        };
+        }
         let own = self.webhooks_of(account);
-        let inherited = acct
-            .tree
-            .iter()
+        let mut ancestors: Vec<&AccountId> = self.ancestors(account).collect();
+        ancestors.reverse();
+        let inherited = ancestors
+            .into_iter()
             .flat_map(|a| self.webhooks_of(a))
             .filter(|h| h.include_subaccounts());
         own.chain(inherited)
@@ -586,11 +583,20 @@ impl Registry {
 
     /// Whether `id` is `ancestor` or one of its descendants.
     pub fn is_in_subtree(&self, ancestor: &AccountId, id: &AccountId) -> bool {
-        ancestor == id
-            || self
+        ancestor == id || self.ancestors(id).any(|a| a == ancestor)
+    }
+
+    /// The ancestors of an account, its parent first and the master last.
+    pub fn ancestors<'a>(&'a self, id: &AccountId) -> impl Iterator<Item = &'a AccountId> {
+        let mut next = self.accounts.get(id).and_then(|a| a.parent_id.as_ref());
+        std::iter::from_fn(move || {
+            let current = next?;
+            next = self
                 .accounts
-                .get(id)
-                .is_some_and(|a| a.tree.contains(ancestor))
+                .get(current)
+                .and_then(|a| a.parent_id.as_ref());
+            Some(current)
+        })
     }
 
     /// Direct children of an account.
@@ -626,13 +632,25 @@ impl Registry {
         out
     }
 
+    /// Levels between an account and the master account (the master is at 0).
+    pub fn account_depth(&self, id: &AccountId) -> usize {
+        self.ancestors(id).count()
+    }
+
+    /// How many webhooks an account owns.
+    pub fn webhook_count(&self, account: &AccountId) -> usize {
+        self.webhooks_by_account
+            .get(account)
+            .map_or(0, BTreeSet::len)
+    }
+
     /// One webhook.
     pub fn webhook(&self, id: &WebhookId) -> Option<&Webhook> {
         self.webhooks.get(id)
     }
 
     /// An account's webhooks, ordered by id.
-    pub fn webhooks_of(&self, account: &AccountId) -> impl Iterator<Item = &Webhook> {
+    pub fn webhooks_of(&self, account: &AccountId) -> impl DoubleEndedIterator<Item = &Webhook> {
         self.webhooks_by_account
             .get(account)
             .into_iter()

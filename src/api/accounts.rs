@@ -1,6 +1,8 @@
 //! Accounts (INTERFACE.md section 3): create a child, read, replace, patch, delete,
 //! children and descendants listings, and the account's API key.
 
+use std::borrow::Cow;
+
 use axum::extract::{Path, State};
 use eventlog::{AccountId, Event, EventId};
 use serde_json::{json, Map, Value};
@@ -67,8 +69,15 @@ pub(crate) async fn create_child_account(
     Path(parent): Path<String>,
     body: CrossbarBody,
 ) -> Result<Reply, ApiError> {
-    let parent_id = caller.authorize(&state.registry(), &parent)?;
     let doc = validate_account(body.data()?)?;
+    state.limits().check_document(&doc)?;
+    let _creating = state.limits().creating().await;
+    let parent_id = {
+        let registry = state.registry();
+        let parent_id = caller.authorize(&registry, &parent)?;
+        state.limits().check_new_child(&registry, &parent_id)?;
+        parent_id
+    };
     let account_id = AccountId::generate();
     let api_key = hex::encode(rand::random::<[u8; 32]>());
     state
@@ -108,6 +117,7 @@ async fn save_account(
     id: AccountId,
     doc: Map<String, Value>,
 ) -> Result<Reply, ApiError> {
+    state.limits().check_document(&doc)?;
     state
         .commit(vec![
             Event::AccountUpdated {
@@ -202,16 +212,15 @@ pub(crate) async fn delete_account(
     Ok(Reply::ok(out))
 }
 
-fn list_accounts(accounts: Vec<&Account>, query: &QueryPairs) -> Reply {
-    let mut items: Vec<(String, Value, Value)> = accounts
-        .into_iter()
-        .map(|a| {
-            let summary = json!({"id": a.id.as_str(), "name": a.name()});
-            (a.id.to_string(), account_out(a), summary)
-        })
-        .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    let (data, page) = ListQuery::from_query(query).page(items.into_iter(), false);
+fn list_accounts(mut accounts: Vec<&Account>, query: &QueryPairs) -> Reply {
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    let items = accounts.into_iter().map(|a| (a.id.to_string(), a));
+    let (data, page) = ListQuery::from_query(query).page_with(
+        items,
+        false,
+        |a| Cow::Owned(account_out(a)),
+        |a| json!({"id": a.id.as_str(), "name": a.name()}),
+    );
     Reply::ok(Value::Array(data)).paged(page)
 }
 

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use eventlog::{AttemptResult, Event, IndexId};
 use serde_json::{json, Value};
 
-use actors::index::{ATTEMPTS_BY_ACCOUNT, ATTEMPTS_BY_HOOK};
+use actors::index::{attempts_by_hook_key, ATTEMPTS_BY_ACCOUNT, ATTEMPTS_BY_HOOK};
 
 use super::auth::{webhook_in, Caller};
 use super::body::QueryPairs;
@@ -22,6 +22,13 @@ use crate::clock;
 
 /// Index entries read per step while a page fills.
 const SCAN_CHUNK: usize = 256;
+
+/// The most attempts one page holds, whatever `page_size` (or `paginate=false`) asks.
+const MAX_PAGE_SIZE: usize = 1000;
+
+/// The most index entries one request looks at: a filter that matches little ends the
+/// page early, with a `next_start_key` to go on from, instead of walking every attempt.
+const MAX_SCANNED: usize = 10_000;
 
 /// Sequence numbers as fixed-width keys, so that key order is log order.
 fn seq_key(seq: u64) -> String {
@@ -69,15 +76,21 @@ fn list(
 ) -> Result<Reply, ApiError> {
     let query = ListQuery::from_query(query);
     let ascending = query.ascending(true);
-    let limit = query.page_limit();
+    let limit = query.page_limit().min(MAX_PAGE_SIZE);
     let mut cursor = query.start_key().and_then(|k| k.parse::<u64>().ok());
     let mut items = Vec::new();
     let mut first_key = None;
     let mut next_start_key = None;
+    let mut scanned = 0usize;
     'scan: loop {
         let seqs = state.scan_index(index, key, cursor, ascending, SCAN_CHUNK)?;
         let exhausted = seqs.len() < SCAN_CHUNK;
         for seq in &seqs {
+            if scanned == MAX_SCANNED {
+                next_start_key = Some(seq_key(*seq));
+                break 'scan;
+            }
+            scanned += 1;
             let Some(item) = attempt_item(state, *seq) else {
                 continue;
             };
@@ -131,15 +144,16 @@ pub(crate) async fn list_webhook_attempts(
     Path((account, webhook)): Path<(String, String)>,
     query: QueryPairs,
 ) -> Result<Reply, ApiError> {
-    let hook_id = {
+    let (account_id, hook_id) = {
         let registry = state.registry();
         let id = caller.authorize(&registry, &account)?;
-        webhook_in(&registry, &id, &webhook)?.id.clone()
+        let hook_id = webhook_in(&registry, &id, &webhook)?.id.clone();
+        (id, hook_id)
     };
     list(
         &state,
         ATTEMPTS_BY_HOOK,
-        hook_id.as_str().as_bytes(),
+        &attempts_by_hook_key(&account_id, &hook_id),
         &query,
     )
 }

@@ -33,6 +33,16 @@ pub(crate) enum ApiError {
     PayloadTooLarge(usize),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A tenant limit of INTERFACE.md section 8 (depth, children, webhook count).
+    #[error("{what} is limited to {limit} ({flag})")]
+    LimitReached {
+        what: &'static str,
+        flag: &'static str,
+        limit: usize,
+    },
+    /// A stored document over `--max-document-bytes`.
+    #[error("document larger than {0} bytes")]
+    DocumentTooLarge(usize),
     /// A request that is well-formed but refused, with a short message and details.
     #[error("{message}")]
     BadRequest { message: &'static str, data: Value },
@@ -51,7 +61,10 @@ impl ApiError {
             ApiError::Validation(_) | ApiError::InvalidJson(_) | ApiError::BadRequest { .. } => {
                 StatusCode::BAD_REQUEST
             }
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::LimitReached { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge(_) | ApiError::DocumentTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -85,6 +98,22 @@ impl ApiError {
             ApiError::PayloadTooLarge(limit) => (
                 "payload too large".into(),
                 json!({"message": format!("request body is larger than {limit} bytes")}),
+            ),
+            ApiError::LimitReached { what, flag, limit } => (
+                "limit reached".into(),
+                json!({
+                    "message": format!("{what} is limited to {limit} ({flag})"),
+                    "limit": flag,
+                    "value": limit,
+                }),
+            ),
+            ApiError::DocumentTooLarge(limit) => (
+                "document too large".into(),
+                json!({
+                    "message": format!("the stored document would be larger than {limit} bytes (--max-document-bytes)"),
+                    "limit": "--max-document-bytes",
+                    "value": limit,
+                }),
             ),
             ApiError::Conflict(why) => (
                 "datastore_conflict".into(),

@@ -6,6 +6,8 @@
 //! Start keys are the items' own sort keys (ids, sequence numbers): opaque to clients,
 //! stable across pages, and valid even after the item they name is deleted.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::body::QueryPairs;
@@ -103,25 +105,48 @@ impl ListQuery {
     where
         I: DoubleEndedIterator<Item = (String, Value, Value)>,
     {
+        self.page_with(
+            items.map(|(key, doc, out)| (key, (doc, out))),
+            descending_by_default,
+            |(doc, _)| Cow::Borrowed(doc),
+            |(_, out)| out,
+        )
+    }
+
+    /// Filters and pages `items`, given as `(sort key, item)` in ascending key order,
+    /// without building what is not needed: `stored` (the full stored document the
+    /// filters look at) is called only when the query has filters, and `render` only for
+    /// the items on the page. So a page of a long listing costs its own items, not a copy
+    /// of every document.
+    pub(crate) fn page_with<T, I>(
+        &self,
+        items: I,
+        descending_by_default: bool,
+        stored: impl Fn(&T) -> Cow<'_, Value>,
+        mut render: impl FnMut(T) -> Value,
+    ) -> (Vec<Value>, PageInfo)
+    where
+        I: DoubleEndedIterator<Item = (String, T)>,
+    {
         let ascending = self.ascending(descending_by_default);
-        let ordered: Box<dyn Iterator<Item = (String, Value, Value)>> = if ascending {
+        let ordered: Box<dyn Iterator<Item = (String, T)>> = if ascending {
             Box::new(items)
         } else {
             Box::new(items.rev())
         };
         let start = self.start_key.clone();
         let mut matching = ordered
-            .filter(|(key, _, _)| match &start {
+            .filter(|(key, _)| match &start {
                 None => true,
                 Some(s) if ascending => key.as_str() >= s.as_str(),
                 Some(s) => key.as_str() <= s.as_str(),
             })
-            .filter(|(_, doc, _)| self.matches(doc));
+            .filter(|(_, item)| self.filters.is_empty() || self.matches(&stored(item)));
         let limit = self.page_size.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         let mut first_key = None;
         let mut next_start_key = None;
-        for (key, _, item) in matching.by_ref() {
+        for (key, item) in matching.by_ref() {
             if out.len() == limit {
                 next_start_key = Some(key);
                 break;
@@ -129,7 +154,7 @@ impl ListQuery {
             if first_key.is_none() {
                 first_key = Some(key);
             }
-            out.push(item);
+            out.push(render(item));
         }
         let info = PageInfo {
             page_size: out.len(),

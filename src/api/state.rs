@@ -13,6 +13,7 @@ use parking_lot::RwLock;
 use actors::Registry;
 
 use super::error::ApiError;
+use super::limits::Limits;
 use crate::config::ServeConfig;
 use crate::ingest::Ingest;
 
@@ -29,6 +30,7 @@ struct Shared {
     start: StartInfo,
     figures: HealthFigures,
     config: ServeConfig,
+    limits: Limits,
     node: String,
 }
 
@@ -50,6 +52,7 @@ impl AppState {
                 ingest,
                 start,
                 figures,
+                limits: Limits::new(&config),
                 config,
                 node,
             }),
@@ -66,6 +69,11 @@ impl AppState {
 
     pub(crate) fn config(&self) -> &ServeConfig {
         &self.inner.config
+    }
+
+    /// The tenant limits (INTERFACE.md section 8).
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     pub(crate) fn node(&self) -> &str {
@@ -92,6 +100,13 @@ impl AppState {
             }
             _ => None,
         }
+    }
+
+    /// Whether any account ever created a webhook with this id (the log keeps a unique
+    /// key per created webhook, deleted ones included).
+    pub(crate) fn webhook_id_used(&self, id: &eventlog::WebhookId) -> Result<bool, ApiError> {
+        let key = actors::index::webhook_id_key(id);
+        Ok(self.inner.log.unique_seq(&key)?.is_some())
     }
 
     /// Sequences indexed under (`index`, `key`) in the log, from `start`, in order.

@@ -1,6 +1,8 @@
 //! Webhooks (INTERFACE.md section 4): available hooks, samples, the account's webhooks
 //! (summary list, create, get, POST replace, PATCH merge, DELETE) and the bulk re-enable.
 
+use std::borrow::Cow;
+
 use axum::extract::{Path, State};
 use eventlog::{AccountId, Event, WebhookId};
 use serde_json::{json, Map, Value};
@@ -118,11 +120,13 @@ pub(crate) async fn list_webhooks(
 ) -> Result<Reply, ApiError> {
     let registry = state.registry();
     let id = caller.authorize(&registry, &account)?;
-    let items: Vec<_> = registry
-        .webhooks_of(&id)
-        .map(|h| (h.id.to_string(), webhook_out(h), webhook_summary(h)))
-        .collect();
-    let (data, page) = ListQuery::from_query(&query).page(items.into_iter(), true);
+    let items = registry.webhooks_of(&id).map(|h| (h.id.to_string(), h));
+    let (data, page) = ListQuery::from_query(&query).page_with(
+        items,
+        true,
+        |h| Cow::Owned(webhook_out(h)),
+        webhook_summary,
+    );
     Ok(Reply::ok(Value::Array(data)).paged(page))
 }
 
@@ -133,10 +137,17 @@ pub(crate) async fn create_webhook(
     Path(account): Path<String>,
     body: CrossbarBody,
 ) -> Result<Reply, ApiError> {
-    let account_id = caller.authorize(&state.registry(), &account)?;
     let data = require_object(body.data()?)?;
+    let _creating = state.limits().creating().await;
+    let account_id = {
+        let registry = state.registry();
+        let account_id = caller.authorize(&registry, &account)?;
+        state.limits().check_new_webhook(&registry, &account_id)?;
+        account_id
+    };
     let webhook_id = chosen_id(&state, &data)?;
     let doc = validator(&state, &caller).webhook(data)?;
+    state.limits().check_document(&doc)?;
     state
         .commit(vec![Event::WebhookCreated {
             account_id: account_id.clone(),
@@ -161,8 +172,10 @@ fn chosen_id(state: &AppState, data: &Map<String, Value>) -> Result<WebhookId, A
                     Violation::wrong_format(s, "32 lowercase hex characters"),
                 )
             })?;
-            if state.registry().webhook(&id).is_some() {
-                return Err(ApiError::Conflict(format!("webhook {id} already exists")));
+            // Ids are never reused: one that any account ever used (live or deleted)
+            // is refused alike, so the answer tells nothing of who holds it.
+            if state.registry().webhook(&id).is_some() || state.webhook_id_used(&id)? {
+                return Err(ApiError::Conflict(format!("webhook id {id} is taken")));
             }
             Ok(id)
         }
@@ -188,6 +201,7 @@ async fn save_webhook(
     webhook_id: WebhookId,
     doc: Map<String, Value>,
 ) -> Result<Reply, ApiError> {
+    state.limits().check_document(&doc)?;
     state
         .commit(vec![Event::WebhookUpdated {
             account_id: account_id.clone(),

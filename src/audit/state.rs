@@ -89,7 +89,11 @@ impl<'a> View<'a> {
 
     /// `{"at", "at_ms", "seq", "accounts", "webhooks"}`.
     pub fn to_json(&self, at_ms: u64, seq: u64) -> Value {
-        let accounts: Vec<Value> = self.accounts.iter().map(|(a, _)| account_json(a)).collect();
+        let accounts: Vec<Value> = self
+            .accounts
+            .iter()
+            .map(|(a, _)| account_json(self.registry, a))
+            .collect();
         let webhooks: Vec<Value> = self
             .accounts
             .iter()
@@ -175,12 +179,15 @@ fn count(n: usize, noun: &str) -> String {
 }
 
 /// An account without its API key.
-fn account_json(account: &Account) -> Value {
+fn account_json(registry: &Registry, account: &Account) -> Value {
+    // Kazoo's `pvt_tree`: the ancestors, root first.
+    let mut tree: Vec<&AccountId> = registry.ancestors(&account.id).collect();
+    tree.reverse();
     json!({
         "id": account.id,
         "name": account.name(),
         "parent_id": account.parent_id,
-        "tree": account.tree,
+        "tree": tree,
         "doc": account.doc,
         "created": format_ms(account.created_ms),
         "modified": format_ms(account.modified_ms),

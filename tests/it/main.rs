@@ -18,4 +18,5 @@ mod hostile;
 mod loadtest;
 mod restart;
 mod shutdown;
+mod tenancy;
 mod webhooks;

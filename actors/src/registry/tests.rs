@@ -73,7 +73,11 @@ fn accounts_form_a_tree_with_ancestors_root_first() {
     ]);
     let r = &g.registry;
     assert_eq!(r.master().unwrap().id, id(1));
-    assert_eq!(r.account(&id(3)).unwrap().tree, vec![id(1), id(2)]);
+    assert_eq!(
+        r.ancestors(&id(3)).collect::<Vec<_>>(),
+        vec![&id(2), &id(1)]
+    );
+    assert_eq!(r.account_depth(&id(3)), 2);
     assert!(r.is_in_subtree(&id(1), &id(3)));
     assert!(r.is_in_subtree(&id(2), &id(2)));
     assert!(!r.is_in_subtree(&id(3), &id(2)));
