@@ -39,7 +39,10 @@ pub use state::{AppState, HealthFigures, StartInfo};
 
 /// Every route of INTERFACE.md sections 3 and 4, with the envelope middleware.
 pub fn router(state: AppState) -> Router {
-    let limit = state.config().max_body_bytes;
+    let body_settings = body::BodySettings {
+        max_bytes: state.config().max_body_bytes,
+        timeout: state.config().body_timeout(),
+    };
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/v2/api_auth", put(auth::create_token))
@@ -97,17 +100,17 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the envelope, so a refused body gets the Crossbar error envelope too.
+        .layer(axum::middleware::from_fn_with_state(
+            body_settings,
+            body::read_whole_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             envelope::complete_envelope,
         ))
-        .layer(axum::middleware::from_fn(
-            move |mut request: axum::extract::Request, next: axum::middleware::Next| {
-                request.extensions_mut().insert(body::BodyLimit(limit));
-                next.run(request)
-            },
-        ))
-        .layer(DefaultBodyLimit::max(limit))
+        // The body is already read within the limit; the extractors need no second one.
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 

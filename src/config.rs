@@ -78,6 +78,10 @@ pub struct ServeConfig {
     #[arg(long, env = "PISTON_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// How long a request body may take to arrive, in milliseconds (then 408).
+    #[arg(long, env = "PISTON_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+
     /// Delivery tries to one webhook that may run at once.
     #[arg(long, env = "PISTON_MAX_IN_FLIGHT_PER_HOOK", default_value_t = 8)]
     pub max_in_flight_per_hook: usize,
@@ -235,6 +239,11 @@ impl ServeConfig {
             snapshot_every_records: self.snapshot_every.max(1),
             retention,
         }
+    }
+
+    /// The request body timeout as a duration.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms.max(1))
     }
 
     /// The shutdown bound as a duration.

@@ -24,9 +24,11 @@ mod catalog;
 pub mod clock;
 pub mod config;
 pub mod housekeeping;
+pub mod http_server;
 pub mod ingest;
 mod kazoo_errors;
 pub mod loadtest;
+pub mod process_limits;
 pub mod snapshot;
 pub mod telemetry;
 pub mod version;
@@ -215,14 +217,14 @@ impl Daemon {
             context: "handing the listener to the API runtime".into(),
             source,
         })?;
+        let limits = http_server::ConnectionLimits::new(self.config.max_connections);
         let server = api_runtime.spawn(async move {
             let listener = TcpListener::from_std(listener)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    shutdown.await;
-                    let _ = signalled_tx.send(true);
-                })
-                .await
+            http_server::serve(listener, app, limits, async move {
+                shutdown.await;
+                let _ = signalled_tx.send(true);
+            })
+            .await
         });
         let overdue = async move {
             let _ = signalled_rx.wait_for(|s| *s).await;

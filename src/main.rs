@@ -44,6 +44,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    piston_webhooks::process_limits::private_umask();
+    match piston_webhooks::process_limits::raise_open_files_limit() {
+        Ok(limit) => tracing::info!(?limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
     let daemon = Daemon::start(config).await?;
     let listener = tokio::net::TcpListener::bind(daemon.config().listen)
         .await

@@ -1,14 +1,26 @@
-//! Request input: the Crossbar body (`{"data": ...}`) and the raw query string.
+//! Request input: the Crossbar body (`{"data": ...}`) and the raw query string, and
+//! [`read_whole_body`], the middleware that reads every request's body before routing.
+//!
+//! Every body is read whole, within `--max-body-bytes` and the body timeout, before any
+//! handler runs, even one that needs no body (a GET that carries one, a route that does
+//! not exist): a body left unread would make hyper close the keep-alive connection after
+//! the answer. A body over the limit is still read (and dropped) up to [`DRAIN_BYTES`], so
+//! the client reads its 413 instead of a reset; a body that stalls is answered 408.
 //!
 //! Bodies are parsed as JSON whatever the `Content-Type` says: the user's document sends
 //! some with `curl -d` and no header, which curl labels form-urlencoded. Extraction never
 //! rejects by itself; a handler asks for the data after it has authorised the caller, so
 //! a caller outside the subtree learns 403 before anything about its body.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
@@ -48,6 +60,109 @@ impl<S: Send + Sync> FromRequest<S> for CrossbarBody {
 /// The configured body limit, put in the request extensions so errors can name it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyLimit(pub(crate) usize);
+
+/// How much of a body over the limit is read and dropped before the 413, so that the
+/// client, still sending, reads the answer rather than a connection reset. Past it the
+/// connection is closed after the answer.
+pub(crate) const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// How request bodies are read: the limit and how long a body may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodySettings {
+    pub(crate) max_bytes: usize,
+    pub(crate) timeout: Duration,
+}
+
+/// Reads the whole body (see the module documentation), then hands the request on with
+/// the bytes read.
+pub(crate) async fn read_whole_body(
+    State(settings): State<BodySettings>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(BodyLimit(settings.max_bytes));
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let read = tokio::time::timeout(
+        settings.timeout,
+        read_bounded(body, settings.max_bytes, declared),
+    );
+    match read.await {
+        Ok(Read::Whole(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Ok(Read::TooLarge { drained }) => {
+            let mut response = ApiError::PayloadTooLarge(settings.max_bytes).into_response();
+            if !drained {
+                close_after(&mut response);
+            }
+            response
+        }
+        Ok(Read::Broken(why)) => {
+            let mut response = ApiError::BadRequest {
+                message: "invalid request body",
+                data: serde_json::json!({"message": why}),
+            }
+            .into_response();
+            close_after(&mut response);
+            response
+        }
+        Err(_) => {
+            let mut response = ApiError::RequestTimeout(settings.timeout).into_response();
+            close_after(&mut response);
+            response
+        }
+    }
+}
+
+/// The connection cannot be reused: part of the body may still be on its way.
+fn close_after(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// How reading a body ended.
+enum Read {
+    Whole(Bytes),
+    /// Over the limit; `drained` when the rest was read (and dropped) to its end.
+    TooLarge {
+        drained: bool,
+    },
+    Broken(String),
+}
+
+/// Reads `body` up to `max` bytes; past that, drains it up to [`DRAIN_BYTES`].
+async fn read_bounded(body: Body, max: usize, declared: Option<u64>) -> Read {
+    let mut stream = body.into_data_stream();
+    let over_at_once = declared.is_some_and(|n| n > max as u64);
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => return Read::Broken(e.to_string()),
+        };
+        seen = seen.saturating_add(chunk.len());
+        if over_at_once || seen > max {
+            if seen > DRAIN_BYTES {
+                return Read::TooLarge { drained: false };
+            }
+            kept = Vec::new();
+            continue;
+        }
+        kept.extend_from_slice(&chunk);
+    }
+    if over_at_once || seen > max {
+        return Read::TooLarge { drained: true };
+    }
+    Read::Whole(Bytes::from(kept))
+}
 
 /// Parses `{"data": ...}`; an empty body is an empty `data` object.
 pub(crate) fn parse_envelope(bytes: &[u8]) -> Result<Value, ApiError> {

@@ -31,6 +31,9 @@ pub(crate) enum ApiError {
     InvalidJson(String),
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// The request body did not arrive within the body timeout.
+    #[error("request body not received within {0:?}")]
+    RequestTimeout(std::time::Duration),
     #[error("conflict: {0}")]
     Conflict(String),
     /// A tenant limit of INTERFACE.md section 8 (depth, children, webhook count).
@@ -62,6 +65,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::LimitReached { .. } => StatusCode::BAD_REQUEST,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) | ApiError::DocumentTooLarge(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -98,6 +102,10 @@ impl ApiError {
             ApiError::PayloadTooLarge(limit) => (
                 "payload too large".into(),
                 json!({"message": format!("request body is larger than {limit} bytes")}),
+            ),
+            ApiError::RequestTimeout(after) => (
+                "request timeout".into(),
+                json!({"message": format!("the request body did not arrive within {} s", after.as_secs())}),
             ),
             ApiError::LimitReached { what, flag, limit } => (
                 "limit reached".into(),

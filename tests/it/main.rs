@@ -10,6 +10,7 @@ mod support;
 mod accounts;
 mod amqp;
 mod audit;
+mod connections;
 mod crash;
 mod delivery;
 mod durability;

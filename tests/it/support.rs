@@ -31,7 +31,13 @@ impl Daemon {
 
     /// Starts a daemon on `dir` (which may hold an earlier daemon's log).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Daemon {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_piston-webhooks"));
+        // PISTON_TEST_BIN runs the tests against another build (to show a test fails on
+        // the code before a fix); by default, this build's binary.
+        let binary = std::env::var_os("PISTON_TEST_BIN").map_or_else(
+            || env!("CARGO_BIN_EXE_piston-webhooks").into(),
+            PathBuf::from,
+        );
+        let mut command = Command::new(binary);
         command
             .arg("serve")
             .arg("--listen")
