@@ -34,8 +34,8 @@ use serde_json::{Map, Value};
 use super::receiver::derived_key;
 use super::setup::Plan;
 use super::LoadtestError;
-pub(crate) use crate::amqp::broker_label;
 use crate::amqp::mapping::{self, CALL_EVENT_EXCHANGE};
+pub(crate) use crate::amqp::topology::broker_label;
 
 /// The broker of `--amqp-url` unless told otherwise.
 pub(crate) const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -184,7 +184,7 @@ impl Publisher {
                     ))
                 })?
                 .map_err(amqp_error("connecting to the broker"))?;
-        crate::amqp::ensure_call_event_exchange(&connection)
+        crate::amqp::topology::ensure_call_event_exchange(&connection)
             .await
             .map_err(amqp_error("making sure the exchange callevt exists"))?;
         let mut opened = Vec::with_capacity(channels.max(1));
@@ -228,7 +228,7 @@ impl Publisher {
             .create_channel()
             .await
             .map_err(amqp_error("opening a channel".into()))?;
-        crate::amqp::declare_queues(&channel, queue, dead_letter)
+        crate::amqp::topology::declare_queues(&channel, queue, dead_letter)
             .await
             .map_err(amqp_error(format!(
                 "declaring the queues {queue} and {dead_letter}"
