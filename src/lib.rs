@@ -25,7 +25,6 @@ pub mod clock;
 pub mod config;
 pub mod housekeeping;
 pub mod ingest;
-pub mod loadtest;
 pub mod snapshot;
 
 pub use config::ServeConfig;

@@ -15,7 +15,6 @@ mod delivery;
 mod durability;
 mod envelope;
 mod hostile;
-mod loadtest;
 mod restart;
 mod shutdown;
 mod webhooks;
