@@ -18,9 +18,11 @@
 //!   consumer reconnects with backoff (100 ms doubling to 5 s); the API and HTTP ingest
 //!   are not affected.
 //!
+//! What it declares on the broker is in [`topology`], shared with the load tool.
 //! `docs/amqp.md` describes the topology and the mapping for operators.
 
 pub mod mapping;
+pub mod topology;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,18 +32,16 @@ use eventlog::LogError;
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::ingest::{IncomingEvent, Ingest};
-use mapping::{Mapped, CALL_EVENT_EXCHANGE};
+use mapping::Mapped;
+use topology::broker_label;
 
 /// The first reconnect delay; it doubles up to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
@@ -85,19 +85,6 @@ impl std::fmt::Debug for AmqpSettings {
             .field("max_message_bytes", &self.max_message_bytes)
             .finish()
     }
-}
-
-/// `host:port (vhost V)` of a broker URI, without the credentials.
-pub(crate) fn broker_label(url: &str) -> String {
-    url.parse::<lapin::uri::AMQPUri>().map_or_else(
-        |_| "(unparsable URI)".to_owned(),
-        |u| {
-            format!(
-                "{}:{} (vhost {})",
-                u.authority.host, u.authority.port, u.vhost
-            )
-        },
-    )
 }
 
 /// What the consumer has done since it started.
@@ -287,7 +274,7 @@ async fn consume(
     stop: &mut watch::Receiver<bool>,
     established: &mut bool,
 ) -> Result<(), SessionError> {
-    declare_topology(connection, settings).await?;
+    topology::declare_consumer_topology(connection, &settings.queue, &settings.dead_letter).await?;
     let channel = connection.create_channel().await?;
     channel
         .basic_qos(settings.prefetch, BasicQosOptions::default())
@@ -380,101 +367,6 @@ async fn ack_through(channel: &Channel, tag: Option<u64>) -> Result<(), SessionE
             .basic_ack(tag, BasicAckOptions { multiple: true })
             .await?;
     }
-    Ok(())
-}
-
-/// Declares what we consume from: `callevt` ([`ensure_call_event_exchange`]), our two
-/// queues ([`declare_queues`]) and the bindings of the queue.
-async fn declare_topology(
-    connection: &Connection,
-    settings: &AmqpSettings,
-) -> Result<(), lapin::Error> {
-    ensure_call_event_exchange(connection).await?;
-    let channel = connection.create_channel().await?;
-    declare_queues(&channel, &settings.queue, &settings.dead_letter).await?;
-    for key in mapping::routing_keys() {
-        channel
-            .queue_bind(
-                settings.queue.as_str().into(),
-                CALL_EVENT_EXCHANGE.into(),
-                key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-    }
-    let _ = channel.close(200, "ok".into()).await;
-    Ok(())
-}
-
-/// Makes sure Kazoo's exchange `callevt` exists. It is used as found; when absent it is
-/// declared exactly as Kazoo's `kz_amqp_util:new_exchange/2` does (topic, not durable),
-/// so Kazoo's own declaration of it never conflicts with ours.
-pub(crate) async fn ensure_call_event_exchange(
-    connection: &Connection,
-) -> Result<(), lapin::Error> {
-    let probe = connection.create_channel().await?;
-    let passive = ExchangeDeclareOptions {
-        passive: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    match probe
-        .exchange_declare(
-            CALL_EVENT_EXCHANGE.into(),
-            ExchangeKind::Topic,
-            passive,
-            FieldTable::default(),
-        )
-        .await
-    {
-        Ok(()) => {
-            let _ = probe.close(200, "ok".into()).await;
-        }
-        Err(error) => {
-            // A failed passive declare closes the channel: declare on a new one.
-            tracing::info!(%error, "exchange callevt not found; declaring it as Kazoo does");
-            let channel = connection.create_channel().await?;
-            channel
-                .exchange_declare(
-                    CALL_EVENT_EXCHANGE.into(),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            let _ = channel.close(200, "ok".into()).await;
-        }
-    }
-    Ok(())
-}
-
-/// Declares the durable dead-letter queue and the durable queue that dead-letters to it
-/// (`x-dead-letter-exchange = ""`, `x-dead-letter-routing-key = dead_letter`). The load
-/// tool declares its run's queues with this too, so both declarations always agree.
-pub(crate) async fn declare_queues(
-    channel: &Channel,
-    queue: &str,
-    dead_letter: &str,
-) -> Result<(), lapin::Error> {
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..QueueDeclareOptions::default()
-    };
-    channel
-        .queue_declare(dead_letter.into(), durable, FieldTable::default())
-        .await?;
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString("".into()),
-    );
-    arguments.insert(
-        "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(dead_letter.into()),
-    );
-    channel
-        .queue_declare(queue.into(), durable, arguments)
-        .await?;
     Ok(())
 }
 

@@ -27,7 +27,6 @@ pub mod housekeeping;
 pub mod http_server;
 pub mod ingest;
 mod kazoo_errors;
-pub mod loadtest;
 pub mod process_limits;
 pub mod snapshot;
 pub mod telemetry;

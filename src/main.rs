@@ -1,6 +1,8 @@
 //! The binary edge: command line, signals, and telemetry started through
 //! [`piston_webhooks::telemetry`]. `anyhow` lives here only.
 
+use std::ffi::OsString;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -26,20 +28,41 @@ enum Command {
     Log(piston_webhooks::audit::LogArgs),
     /// Load-test a daemon end to end (by default one started here) and report
     /// throughput, latency and the reconciliation of every delivery.
-    Loadtest(piston_webhooks::loadtest::LoadtestArgs),
+    ///
+    /// Runs the load tool, `piston-loadtest` (the workspace's `loadtest/` crate), from
+    /// this program's directory with the same options; `loadtest --help` lists them.
+    #[command(disable_help_flag = true)]
+    Loadtest {
+        /// The load tool's options.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
 }
+
+/// The load tool's binary, looked for beside this one.
+const LOADTEST_BIN: &str = "piston-loadtest";
+
+/// Names the daemon binary the load tool starts: this one (`loadtest/src/daemon.rs`
+/// reads it).
+const LOADTEST_DAEMON_ENV: &str = "PISTON_LOADTEST_DAEMON";
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    piston_webhooks::telemetry::init()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
     match cli.command {
-        Command::Serve(config) => runtime.block_on(serve(config)),
-        Command::Log(args) => audit(args),
-        Command::Loadtest(args) => Ok(runtime.block_on(piston_webhooks::loadtest::run(args))?),
+        // The load tool sets up its own tracing and runtime.
+        Command::Loadtest { args } => loadtest(args),
+        Command::Serve(config) => {
+            piston_webhooks::telemetry::init()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            runtime.block_on(serve(config))
+        }
+        Command::Log(args) => {
+            piston_webhooks::telemetry::init()?;
+            audit(args)
+        }
     }
 }
 
@@ -68,6 +91,40 @@ fn audit(args: piston_webhooks::audit::LogArgs) -> anyhow::Result<()> {
         std::process::exit(e.exit_code());
     }
     Ok(())
+}
+
+/// `loadtest ...`: the load tool is a crate of its own, so that the daemon does not link
+/// its HTTP server, histograms and chart. This runs `piston-loadtest` from this
+/// program's directory with the same arguments, in place of this process on Unix (its
+/// output, exit code and signals are the command's), and has it start this very binary
+/// as its daemon.
+fn loadtest(args: Vec<OsString>) -> anyhow::Result<()> {
+    let daemon = std::env::current_exe().context("finding this program's path")?;
+    let tool = daemon.with_file_name(format!("{LOADTEST_BIN}{}", std::env::consts::EXE_SUFFIX));
+    if !tool.is_file() {
+        anyhow::bail!(
+            "the load tool {} is missing: build it beside this program with \
+             `cargo build -p piston-loadtest` (add `--release` for a release build; \
+             `cargo build` of the whole workspace builds both)",
+            tool.display()
+        );
+    }
+    let mut command = std::process::Command::new(&tool);
+    command.args(args).env(LOADTEST_DAEMON_ENV, &daemon);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        // `exec` returns only when it failed.
+        let error = command.exec();
+        Err(error).with_context(|| format!("running {}", tool.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .with_context(|| format!("running {}", tool.display()))?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

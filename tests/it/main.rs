@@ -16,7 +16,6 @@ mod delivery;
 mod durability;
 mod envelope;
 mod hostile;
-mod loadtest;
 mod restart;
 mod shutdown;
 mod tenancy;

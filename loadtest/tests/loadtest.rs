@@ -1,24 +1,46 @@
-//! `piston-webhooks loadtest` end to end: the real binary starts its own daemon and
-//! receiver, runs a small load and reconciles every delivery. No timing assertions:
-//! speed belongs in BENCHMARKS.md.
+//! The load tool end to end: the real `piston-loadtest` binary starts its own daemon (the
+//! `piston-webhooks` binary beside it) and receiver, runs a small load and reconciles
+//! every delivery; and `piston-webhooks loadtest` runs it. No timing assertions: speed
+//! belongs in BENCHMARKS.md.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Runs `loadtest ARGS --json` (at most 5 minutes) and returns its report.
+/// The daemon binary the load tool starts: `piston-webhooks` beside it, where
+/// `cargo test --workspace` builds it (this crate's tests alone do not build it).
+fn daemon_binary() -> PathBuf {
+    let tool = PathBuf::from(env!("CARGO_BIN_EXE_piston-loadtest"));
+    let daemon = tool.with_file_name(format!("piston-webhooks{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        daemon.is_file(),
+        "{} is missing: run these tests with `cargo test --workspace` (or \
+         `cargo build -p piston-webhooks` first)",
+        daemon.display()
+    );
+    daemon
+}
+
+/// Runs `piston-loadtest ARGS --json` (at most 5 minutes) and returns its report.
 fn run_loadtest(args: &[&str]) -> Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_piston-webhooks"))
-        .arg("loadtest")
-        .args(args)
+    daemon_binary();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_piston-loadtest"));
+    command.args(args);
+    report_of(command)
+}
+
+/// Runs `COMMAND --json` (at most 5 minutes) and returns its report.
+fn report_of(mut command: Command) -> Value {
+    let mut child = command
         .arg("--json")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("spawn piston-webhooks loadtest");
+        .expect("spawn the load tool");
     let mut stdout = child.stdout.take().expect("stdout");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -241,4 +263,28 @@ fn loadtest_without_hooks_measures_ingest_alone() {
     assert_eq!(u(&report, "/reconciliation/expected_pairs"), 0, "{report}");
     assert_eq!(report["complete"], true, "{report}");
     assert!(report["amqp"].is_null(), "{report}");
+}
+
+#[test]
+fn piston_webhooks_loadtest_runs_the_load_tool_with_the_same_options() {
+    let mut command = Command::new(daemon_binary());
+    command.args([
+        "loadtest",
+        "--events",
+        "100",
+        "--batch",
+        "50",
+        "--accounts",
+        "1",
+        "--hooks-per-account",
+        "1",
+    ]);
+    let report = report_of(command);
+    assert_eq!(u(&report, "/events/accepted"), 100, "{report}");
+    assert_eq!(
+        u(&report, "/reconciliation/received_pairs"),
+        100,
+        "{report}"
+    );
+    assert_eq!(report["complete"], true, "{report}");
 }

@@ -1,6 +1,6 @@
-//! The daemon the load test starts for itself: this same binary as `serve` on
-//! `127.0.0.1:0` with a temp data dir, `--allow-private-targets` and a random master
-//! key. Its `listening on` line is awaited with a deadline; its logs go to a file in the
+//! The daemon the load test starts for itself: the `piston-webhooks` binary
+//! ([`daemon_exe`]) as `serve` on `127.0.0.1:0` with a temp data dir,
+//! `--allow-private-targets` and a random master key. Its `listening on` line is awaited with a deadline; its logs go to a file in the
 //! temp dir (shown when it fails to start); it is killed at the end. With `--via amqp`
 //! it also consumes from the broker, on a queue of the run's own.
 
@@ -13,6 +13,13 @@ use tokio::process::{Child, Command};
 
 use super::report::DaemonMemory;
 use super::LoadtestError;
+
+/// Names the daemon binary to start. `piston-webhooks loadtest` sets it to itself when
+/// it runs this tool, so the daemon measured is the one the user ran.
+pub const DAEMON_EXE_ENV: &str = "PISTON_LOADTEST_DAEMON";
+
+/// The daemon's binary when [`DAEMON_EXE_ENV`] does not name one.
+const DAEMON_BIN: &str = "piston-webhooks";
 
 /// How long the daemon may take to print `listening on`.
 const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -65,7 +72,7 @@ impl OwnDaemon {
             let context = context.to_owned();
             move |source| LoadtestError::Io { context, source }
         };
-        let exe = std::env::current_exe().map_err(io("finding this program's path"))?;
+        let exe = daemon_exe()?;
         let dir = tempfile::Builder::new()
             .prefix("piston-loadtest-")
             .tempdir()
@@ -177,6 +184,28 @@ impl OwnDaemon {
         }
         keep.then(|| self.dir.keep())
     }
+}
+
+/// The daemon binary to start: [`DAEMON_EXE_ENV`], else `piston-webhooks` beside this
+/// program (where `cargo build` puts both).
+fn daemon_exe() -> Result<PathBuf, LoadtestError> {
+    if let Some(exe) = std::env::var_os(DAEMON_EXE_ENV) {
+        return Ok(PathBuf::from(exe));
+    }
+    let this = std::env::current_exe().map_err(|source| LoadtestError::Io {
+        context: "finding this program's path".into(),
+        source,
+    })?;
+    let exe = this.with_file_name(format!("{DAEMON_BIN}{}", std::env::consts::EXE_SUFFIX));
+    if !exe.is_file() {
+        return Err(LoadtestError::Daemon(format!(
+            "{} is missing: build the daemon beside the load tool with \
+             `cargo build -p piston-webhooks` (add `--release` for a release build), or \
+             run the load test as `piston-webhooks loadtest`",
+            exe.display()
+        )));
+    }
+    Ok(exe)
 }
 
 /// User plus system CPU time of `/proc/{pid}/stat` (`self` for this process), in

@@ -1,5 +1,5 @@
 use super::*;
-use crate::amqp::mapping::{map_message, Mapped};
+use piston_webhooks::amqp::mapping::{map_message, Mapped};
 
 fn plan() -> Plan {
     Plan::new(

@@ -15,7 +15,8 @@
 //!
 //! The daemon started for the run consumes from a queue of its own
 //! (`piston-loadtest-TAG-PID`, dead letters to `piston-loadtest-TAG-PID.dead`), declared
-//! here before it starts ([`Publisher::declare_queues`]) and deleted at the end
+//! here before it starts ([`Publisher::declare_queues`], with the daemon's own
+//! [`topology`] functions, so both declare them alike) and deleted at the end
 //! ([`Publisher::delete_queues`]).
 
 use std::collections::HashMap;
@@ -34,8 +35,10 @@ use serde_json::{Map, Value};
 use super::receiver::derived_key;
 use super::setup::Plan;
 use super::LoadtestError;
-pub(crate) use crate::amqp::broker_label;
-use crate::amqp::mapping::{self, CALL_EVENT_EXCHANGE};
+use piston_webhooks::amqp::mapping::{self, CALL_EVENT_EXCHANGE};
+use piston_webhooks::amqp::topology;
+pub(crate) use piston_webhooks::amqp::topology::broker_label;
+use piston_webhooks::clock;
 
 /// The broker of `--amqp-url` unless told otherwise.
 pub(crate) const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -96,7 +99,7 @@ pub(crate) fn write_message(out: &mut String, plan: &Plan, event: u64, gregorian
             r#""Custom-Channel-Vars":{{"Account-ID":"{account}","Loadtest":"{tag}"}}}}"#
         ),
         name = EVENT_NAME,
-        version = crate::VERSION,
+        version = piston_webhooks::VERSION,
         id = id,
         direction = direction,
         n = event % 10_000_000,
@@ -184,7 +187,7 @@ impl Publisher {
                     ))
                 })?
                 .map_err(amqp_error("connecting to the broker"))?;
-        crate::amqp::ensure_call_event_exchange(&connection)
+        topology::ensure_call_event_exchange(&connection)
             .await
             .map_err(amqp_error("making sure the exchange callevt exists"))?;
         let mut opened = Vec::with_capacity(channels.max(1));
@@ -228,7 +231,7 @@ impl Publisher {
             .create_channel()
             .await
             .map_err(amqp_error("opening a channel".into()))?;
-        crate::amqp::declare_queues(&channel, queue, dead_letter)
+        topology::declare_queues(&channel, queue, dead_letter)
             .await
             .map_err(amqp_error(format!(
                 "declaring the queues {queue} and {dead_letter}"
@@ -373,7 +376,7 @@ impl Publisher {
 
 /// The messages of events `lo..hi`: routing key and body.
 pub(crate) fn batch_messages(plan: &Plan, lo: u64, hi: u64) -> Vec<(String, Vec<u8>)> {
-    let now = crate::clock::gregorian_secs(crate::clock::now_unix_ms());
+    let now = clock::gregorian_secs(clock::now_unix_ms());
     let mut body = String::with_capacity(640);
     (lo..hi)
         .map(|event| {

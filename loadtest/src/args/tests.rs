@@ -1,0 +1,93 @@
+use clap::Parser;
+
+use super::*;
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: LoadtestArgs,
+}
+
+fn parse(args: &[&str]) -> LoadtestArgs {
+    Cli::try_parse_from(std::iter::once("piston-loadtest").chain(args.iter().copied()))
+        .expect("parses")
+        .args
+}
+
+fn refusal(args: &[&str]) -> String {
+    match parse(args).validate() {
+        Err(LoadtestError::Invalid(message)) => message,
+        other => panic!("{args:?} was not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn the_defaults_are_valid() {
+    let args = parse(&[]);
+    assert!(args.validate().is_ok());
+    assert_eq!(args.via, Via::Http);
+    assert_eq!((args.accounts, args.hooks_per_account), (10, 10));
+}
+
+#[test]
+fn only_loopback_addresses_are_contacted() {
+    let target = [
+        "--master-api-key",
+        "k",
+        "--receiver-listen",
+        "127.0.0.1:9100",
+    ];
+    let with_target = |url: &'static str| {
+        let mut args = vec!["--target", url];
+        args.extend(target);
+        args
+    };
+    assert!(parse(&with_target("http://127.0.0.1:8000"))
+        .validate()
+        .is_ok());
+    assert!(parse(&with_target("http://localhost:8000"))
+        .validate()
+        .is_ok());
+    assert!(refusal(&with_target("http://192.0.2.1:8000")).starts_with("--target"));
+    assert!(refusal(&["--receiver-listen", "192.0.2.1:9100"]).starts_with("--receiver-listen"));
+    assert!(refusal(&[
+        "--via",
+        "amqp",
+        "--amqp-url",
+        "amqp://guest:guest@192.0.2.1:5672/%2f"
+    ])
+    .starts_with("--amqp-url"));
+}
+
+#[test]
+fn amqp_runs_start_their_own_daemon() {
+    let mut args = parse(&[
+        "--target",
+        "http://127.0.0.1:8000",
+        "--master-api-key",
+        "k",
+        "--receiver-listen",
+        "127.0.0.1:9100",
+    ]);
+    args.via = Via::Amqp;
+    assert!(matches!(args.validate(), Err(LoadtestError::Invalid(m)) if m.contains("--target")));
+}
+
+#[test]
+fn counts_and_durations_are_bounded() {
+    assert!(refusal(&["--accounts", "0"]).starts_with("--accounts"));
+    assert!(refusal(&["--events", "0"]).starts_with("--events"));
+    assert!(refusal(&["--batch", "10001"]).starts_with("--batch"));
+    assert!(refusal(&["--concurrency", "257"]).starts_with("--concurrency"));
+    assert!(refusal(&["--drain-timeout", "0"]).starts_with("--drain-timeout"));
+    assert!(refusal(&["--receiver-error-rate", "1"]).starts_with("--receiver-error-rate"));
+    assert!(refusal(&[
+        "--accounts",
+        "1",
+        "--hooks-per-account",
+        "2",
+        "--dead-hooks",
+        "3"
+    ])
+    .starts_with("--dead-hooks"));
+}
