@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
@@ -241,10 +241,7 @@ impl EventLog {
                 index::rebuild(&db, indexer)?;
             }
         }
-        let shared = Arc::new(Shared {
-            last_seq: AtomicU64::new(last_seq),
-            batches: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new(last_seq));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             db: Arc::clone(&db),
@@ -300,10 +297,7 @@ impl EventLog {
         Ok(EventLog {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
-                shared: Arc::new(Shared {
-                    last_seq: AtomicU64::new(last_seq),
-                    batches: AtomicU64::new(0),
-                }),
+                shared: Arc::new(Shared::new(last_seq)),
                 tx: Mutex::new(None),
                 writer: Mutex::new(None),
                 prune_lock: Mutex::new(()),
@@ -409,7 +403,20 @@ impl EventLog {
     fn submit(&self, job: Job) -> Result<(), LogError> {
         let guard = lock(&self.inner.tx);
         let tx = guard.as_ref().ok_or(LogError::Closed)?;
-        tx.send(job).map_err(|_| LogError::Closed)
+        // Counted before the send, so the writer never takes a job it has not counted.
+        let queued = &self.inner.shared.queued;
+        queued.fetch_add(1, Ordering::AcqRel);
+        tx.send(job).map_err(|_| {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            LogError::Closed
+        })
+    }
+
+    /// How many jobs (appends, prune checkpoints, rebuilds) were sent to the writer thread
+    /// and not received by it yet: tests wait on it instead of sleeping.
+    #[cfg(test)]
+    pub(crate) fn queued_jobs(&self) -> u64 {
+        self.inner.shared.queued.load(Ordering::Acquire)
     }
 
     /// The sequence number of the last committed record; 0 when the log is empty.

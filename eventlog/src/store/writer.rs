@@ -68,6 +68,19 @@ pub(super) struct Shared {
     pub(super) last_seq: AtomicU64,
     /// Synced group commits since open.
     pub(super) batches: AtomicU64,
+    /// Jobs sent to the writer thread that it has not received yet.
+    pub(super) queued: AtomicU64,
+}
+
+impl Shared {
+    /// The counters of a log whose last record is `last_seq`.
+    pub(super) fn new(last_seq: u64) -> Shared {
+        Shared {
+            last_seq: AtomicU64::new(last_seq),
+            batches: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Work for the writer thread.
@@ -310,6 +323,7 @@ impl Writer {
 
     /// Queues an append; a rebuild runs at once, after every append queued before it.
     fn take(&mut self, job: Job, queued: &mut Queued, sync: &WriteOptions) {
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
         match job {
             Job::Append(request) => queued.push(request),
             Job::RebuildIndexes(reply) => {

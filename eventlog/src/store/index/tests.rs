@@ -11,7 +11,7 @@ use super::*;
 use crate::ids::{AccountId, EventId};
 use crate::store::codec::{encode_record, key, GENESIS_PREV_HASH, INDEX_CF, UNIQUE_CF};
 use crate::store::index;
-use crate::store::tests::{account, ev, seqs, with_raw};
+use crate::store::tests::{account, ev, seqs, wait_until, with_raw};
 use crate::store::{CommitHook, OpenOptions};
 use crate::{EventLog, Record};
 
@@ -253,7 +253,9 @@ fn unique_keys_are_checked_across_the_callers_of_one_group_commit() {
     while waiting.load(Ordering::SeqCst) < 8 {
         std::thread::yield_now();
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    wait_until("the 8 appends wait for the writer", || {
+        log.queued_jobs() == 8
+    });
     let batches = log.batches_written();
     release_tx.send(()).unwrap();
 
@@ -726,18 +728,22 @@ fn a_refused_append_does_not_claim_its_unique_keys_in_the_group_commit() {
     entered_rx
         .recv_timeout(std::time::Duration::from_secs(30))
         .unwrap();
-    // Queued behind the first batch, in this order (most likely): the refused append
-    // offers call-9 first, the good one after it.
+    // Queued behind the first batch, in this order: the refused append offers call-9
+    // first, the good one after it.
     let refused = std::thread::spawn({
         let log = log.clone();
         move || log.append_blocking(vec![call(9, &account(), "x"), ev(666)])
     });
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    wait_until("the refused append waits for the writer", || {
+        log.queued_jobs() == 1
+    });
     let good = std::thread::spawn({
         let log = log.clone();
         move || log.append_blocking(vec![call(9, &account(), "x")])
     });
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    wait_until("both appends wait for the writer", || {
+        log.queued_jobs() == 2
+    });
     release_tx.send(()).unwrap();
 
     first.join().unwrap().unwrap();
