@@ -28,6 +28,8 @@ use crate::record::{Event, Record};
 
 mod checkpoint;
 mod codec;
+mod fault;
+mod health;
 mod index;
 mod iter;
 mod prune;
@@ -38,6 +40,7 @@ mod writer;
 mod tests;
 
 pub use codec::{decode_stored_record, encode_stored_record};
+pub use health::LogHealth;
 pub use index::{IndexId, IndexKeys, Indexer, MAX_ENTRY_KEY_LEN};
 pub use iter::LogIter;
 pub use prune::PruneSummary;
@@ -46,6 +49,7 @@ pub use writer::{now_ms, CommitHook};
 
 use checkpoint::PendingCheckpoint;
 use codec::{corrupt, decode_body, open_envelope, parse_key, COLUMN_FAMILIES, GENESIS_PREV_HASH};
+use fault::Faults;
 use writer::{Job, Reply, Request, Shared, Writer};
 
 /// How [`EventLog::open_with`] opens a log for writing.
@@ -214,7 +218,18 @@ impl EventLog {
     ///
     /// A rebuild checks each record on its own (not the chain): a damaged record then
     /// refuses the open, as it would refuse a replay.
+    ///
+    /// Reads the fault-injection variables of the `fault` module once (tests only).
     pub fn open_with(dir: &Path, options: OpenOptions) -> Result<EventLog, LogError> {
+        EventLog::open_with_faults(dir, options, Faults::from_env())
+    }
+
+    /// [`EventLog::open_with`] with the faults a test injects, whatever the environment.
+    pub(crate) fn open_with_faults(
+        dir: &Path,
+        options: OpenOptions,
+        faults: Faults,
+    ) -> Result<EventLog, LogError> {
         let OpenOptions { on_commit, indexer } = options;
         let mut opts = Options::default();
         opts.create_if_missing(true);
@@ -251,6 +266,7 @@ impl EventLog {
             unmark_built: indexer.is_none() && built,
             last_seq,
             last_hash,
+            faults: Arc::new(faults),
         };
         let handle = writer.spawn(rx)?;
         info!(dir = %dir.display(), last_seq, "event log open");
@@ -314,7 +330,9 @@ impl EventLog {
     ///
     /// Concurrent appends are group-committed: one synced write for all of them, in arrival
     /// order, each caller's events kept together. An empty `events` returns an empty vector
-    /// without writing. If the write fails, nothing of this call is in the log. If the future
+    /// without writing. If the write fails ([`LogError::Unwritable`]: disk full, I/O error),
+    /// nothing of this call is in the log, and [`EventLog::health`] says the log is failing
+    /// until a write succeeds again; meanwhile appends fail without waiting. If the future
     /// is dropped after the request was queued, the events may still be committed.
     ///
     /// With an indexer, an event whose unique key is already held by a record, or by an
@@ -417,6 +435,16 @@ impl EventLog {
     #[cfg(test)]
     pub(crate) fn queued_jobs(&self) -> u64 {
         self.inner.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Whether appends can succeed now, as the writer's last write showed; see
+    /// [`LogHealth`]. Cheap (a lock and a clone), for health checks. Always
+    /// [`LogHealth::Stopped`] when read-only.
+    pub fn health(&self) -> LogHealth {
+        if self.inner.read_only {
+            return LogHealth::Stopped;
+        }
+        self.inner.shared.health.get()
     }
 
     /// The sequence number of the last committed record; 0 when the log is empty.

@@ -312,6 +312,7 @@ fn error_messages_are_lowercase_without_trailing_period() {
         },
         LogError::Encode("x".to_owned()),
         LogError::Storage("x".to_owned()),
+        LogError::Unwritable("x".to_owned()),
         LogError::Closed,
         LogError::ReadOnly,
     ];
