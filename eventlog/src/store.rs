@@ -60,6 +60,11 @@ pub struct OpenOptions {
     /// Derives the index entries and unique key of every event; see [`Indexer`] and the
     /// `codec` module documentation. Without one, appends maintain no index and skip nothing.
     pub indexer: Option<Indexer>,
+    /// The version of what `indexer` derives: raise it whenever the indexer derives other
+    /// keys or entries for some event. It is stored with the indexes when they are built,
+    /// and an open with another version rebuilds them. Logs indexed before versions existed
+    /// count as version 0. Ignored without an indexer.
+    pub indexer_version: u32,
 }
 
 impl fmt::Debug for OpenOptions {
@@ -67,6 +72,7 @@ impl fmt::Debug for OpenOptions {
         f.debug_struct("OpenOptions")
             .field("on_commit", &self.on_commit.is_some())
             .field("indexer", &self.indexer.is_some())
+            .field("indexer_version", &self.indexer_version)
             .finish()
     }
 }
@@ -201,7 +207,7 @@ impl EventLog {
             dir,
             OpenOptions {
                 on_commit,
-                indexer: None,
+                ..OpenOptions::default()
             },
         )
     }
@@ -210,9 +216,10 @@ impl EventLog {
     /// commit hook and an indexer, and starts its writer thread; see [`EventLog::open`].
     ///
     /// With an indexer, the indexes are rebuilt from the records before the open returns
-    /// when they are not marked complete: a log written before indexes existed, or last
-    /// appended to (or pruned) by an open without indexer, or whose last rebuild did not
-    /// finish. That reads the whole log once (progress is logged). Without an indexer,
+    /// when they are not marked complete for this [`OpenOptions::indexer_version`]: a log
+    /// written before indexes existed, or last appended to (or pruned) by an open without
+    /// indexer, or whose last rebuild did not finish, or indexed by another version of the
+    /// indexer. That reads the whole log once (progress is logged). Without an indexer,
     /// the first write marks the indexes incomplete, so that the next open with an
     /// indexer rebuilds them.
     ///
@@ -230,7 +237,11 @@ impl EventLog {
         options: OpenOptions,
         faults: Faults,
     ) -> Result<EventLog, LogError> {
-        let OpenOptions { on_commit, indexer } = options;
+        let OpenOptions {
+            on_commit,
+            indexer,
+            indexer_version,
+        } = options;
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -249,11 +260,16 @@ impl EventLog {
         });
         let db = Arc::new(DB::open_cf_descriptors(&opts, dir, families)?);
         let (last_seq, last_hash) = read_tail(&db)?;
-        let built = index::is_built(&db)?;
+        let marked = index::has_marker(&db)?;
         if let Some(indexer) = &indexer {
-            if !built {
-                info!(dir = %dir.display(), last_seq, "event log: indexes are not built, building");
-                index::rebuild(&db, indexer)?;
+            if !index::is_built(&db, indexer_version)? {
+                info!(
+                    dir = %dir.display(),
+                    last_seq,
+                    indexer_version,
+                    "event log: indexes are not built by this indexer version, building"
+                );
+                index::rebuild(&db, indexer, indexer_version)?;
             }
         }
         let shared = Arc::new(Shared::new(last_seq));
@@ -263,7 +279,8 @@ impl EventLog {
             shared: Arc::clone(&shared),
             hook: on_commit,
             indexer: indexer.clone(),
-            unmark_built: indexer.is_none() && built,
+            indexer_version,
+            unmark_built: indexer.is_none() && marked,
             last_seq,
             last_hash,
             faults: Arc::new(faults),

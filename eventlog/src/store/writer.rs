@@ -187,6 +187,8 @@ pub(super) struct Writer {
     pub(super) hook: Option<CommitHook>,
     /// Derives index entries and unique keys; `None`: no index is maintained.
     pub(super) indexer: Option<Indexer>,
+    /// The version of what `indexer` derives, stored in the built marker by a rebuild.
+    pub(super) indexer_version: u32,
     /// No indexer, but the indexes are marked built: the first write removes the marker.
     pub(super) unmark_built: bool,
     /// The seq of the last record, which the next append follows.
@@ -378,7 +380,7 @@ impl Writer {
 
     fn rebuild_indexes(&self) -> Result<u64, LogError> {
         let indexer = self.indexer.as_ref().ok_or(LogError::NoIndexer)?;
-        index::rebuild(&self.db, indexer).inspect_err(|e| {
+        index::rebuild(&self.db, indexer, self.indexer_version).inspect_err(|e| {
             error!(error = %e, "event log: rebuilding the indexes failed");
         })
     }
