@@ -6,7 +6,10 @@
 //! `checkpoint` (the prune checkpoint as stored), `iter` ([`LogIter`], the verified walk)
 //! and `writer` (the thread that group-commits appends). The features `index`, `prune` and
 //! `snapshot` add their own methods to [`EventLog`] (so they see its state), and take what
-//! they encode and decode from the codec. Must not: encode or decode a record itself, or
+//! they encode and decode from the codec. Beside them, `health` ([`LogHealth`], which the
+//! writer publishes) and `fault` (test-only fault injection from the environment:
+//! `PISTON_FAULT_DISK_FULL`, and the `PISTON_FAULT_PAUSE` points `snapshot.write` and
+//! `prune.batch`; see that module). Must not: encode or decode a record itself, or
 //! interpret events.
 //!
 //! It runs past 500 lines because it is the log's public surface (three ways to open, the
@@ -131,6 +134,8 @@ struct Inner {
     read_only: bool,
     /// The indexer of a writable log (prune recomputes the keys of what it removes).
     indexer: Option<Indexer>,
+    /// The faults to inject (tests only; none in production).
+    faults: Arc<Faults>,
     _secondary: Option<SecondaryDir>,
 }
 
@@ -242,6 +247,7 @@ impl EventLog {
             indexer,
             indexer_version,
         } = options;
+        let faults = Arc::new(faults);
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -283,7 +289,7 @@ impl EventLog {
             unmark_built: indexer.is_none() && marked,
             last_seq,
             last_hash,
-            faults: Arc::new(faults),
+            faults: Arc::clone(&faults),
         };
         let handle = writer.spawn(rx)?;
         info!(dir = %dir.display(), last_seq, "event log open");
@@ -297,6 +303,7 @@ impl EventLog {
                 snapshot_lock: Mutex::new(()),
                 read_only: false,
                 indexer,
+                faults,
                 _secondary: None,
             }),
         })
@@ -337,6 +344,7 @@ impl EventLog {
                 snapshot_lock: Mutex::new(()),
                 read_only: true,
                 indexer: None,
+                faults: Arc::new(Faults::default()),
                 _secondary: Some(secondary),
             }),
         })

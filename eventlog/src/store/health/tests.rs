@@ -44,6 +44,7 @@ async fn an_injected_full_disk_fails_appends_and_the_log_recovers_by_itself() {
         },
         Faults {
             disk_full_while: Some(full.clone()),
+            ..Faults::default()
         },
     )
     .unwrap();
