@@ -17,6 +17,9 @@
 //!
 //! Index rebuilds run here too, between two rounds. Must not: read the log for anyone else,
 //! or let a panicking hook or indexer stop the thread (both are caught).
+//!
+//! It runs past 500 lines because the thread's loop, its two lanes, the three phases and
+//! the health every write reports are one piece of state that only this thread touches.
 
 use std::collections::{HashSet, VecDeque};
 use std::panic::{self, AssertUnwindSafe};

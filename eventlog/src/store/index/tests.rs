@@ -1,5 +1,8 @@
-//! Derived indexes and unique keys: dedup on append, scans, pruning, rebuilds, read-only
-//! reads.
+//! Derived indexes and unique keys: dedup on append, scans, pruning, rebuilds (on open,
+//! for another indexer version, on demand), read-only reads.
+//!
+//! It runs past 500 lines because every index guarantee of the `codec` module documentation
+//! has its test here, with the test indexers they share.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
