@@ -436,15 +436,15 @@ impl EventLog {
     /// with this log's indexer; returns how many records were indexed.
     ///
     /// An open with another [`OpenOptions::indexer_version`] rebuilds by itself; call this
-    /// to rebuild a log that stays open.
-    ///
-    /// [`OpenOptions::indexer_version`]: crate::OpenOptions::indexer_version Runs on the writer thread, so
-    /// appends wait until it is done (and prunes too); like `append`, it must not be called
-    /// from the commit hook, and it blocks. Records are checked on their own (not the
-    /// chain) and a damaged one fails the rebuild, leaving the indexes marked incomplete
-    /// until a later rebuild (at the latest the next open) succeeds. When several records
-    /// share a unique key (written before the key was enforced), the first keeps it.
+    /// to rebuild a log that stays open. Runs on the writer thread, so appends wait until
+    /// it is done (and prunes too); like `append`, it must not be called from the commit
+    /// hook, and it blocks. Records are checked on their own (not the chain) and a damaged
+    /// one fails the rebuild, leaving the indexes marked incomplete until a later rebuild
+    /// (at the latest the next open) succeeds. When several records share a unique key
+    /// (written before the key was enforced), the first keeps it.
     /// [`LogError::NoIndexer`] without an indexer, [`LogError::ReadOnly`] when read-only.
+    ///
+    /// [`OpenOptions::indexer_version`]: crate::OpenOptions::indexer_version
     pub fn rebuild_indexes(&self) -> Result<u64, LogError> {
         if self.inner.read_only {
             return Err(LogError::ReadOnly);
