@@ -49,6 +49,7 @@ fn open_log(dir: &Path, indexed: bool) -> EventLog {
         OpenOptions {
             on_commit: None,
             indexer: indexed.then(actors::index::indexer),
+            indexer_version: 0,
         },
     )
     .expect("open the log")

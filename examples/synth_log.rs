@@ -31,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         OpenOptions {
             on_commit: None,
             indexer: Some(actors::index::indexer()),
+            indexer_version: 0,
         },
     )?;
     let started = Instant::now();

@@ -46,6 +46,11 @@ pub enum LogError {
     /// RocksDB failed (I/O, lock held by another process, ...).
     #[error("storage error: {0}")]
     Storage(String),
+    /// The log cannot be written now (disk full, I/O error): nothing of the append is in the
+    /// log. The log is failing until a write succeeds again (see `EventLog::health`): no
+    /// restart is needed once the cause is gone.
+    #[error("the event log cannot be written: {0}")]
+    Unwritable(String),
     /// The log was closed: its writer thread is gone.
     #[error("event log is closed")]
     Closed,

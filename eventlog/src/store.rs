@@ -6,7 +6,10 @@
 //! `checkpoint` (the prune checkpoint as stored), `iter` ([`LogIter`], the verified walk)
 //! and `writer` (the thread that group-commits appends). The features `index`, `prune` and
 //! `snapshot` add their own methods to [`EventLog`] (so they see its state), and take what
-//! they encode and decode from the codec. Must not: encode or decode a record itself, or
+//! they encode and decode from the codec. Beside them, `health` ([`LogHealth`], which the
+//! writer publishes) and `fault` (test-only fault injection from the environment:
+//! `PISTON_FAULT_DISK_FULL`, and the `PISTON_FAULT_PAUSE` points `snapshot.write` and
+//! `prune.batch`; see that module). Must not: encode or decode a record itself, or
 //! interpret events.
 //!
 //! It runs past 500 lines because it is the log's public surface (three ways to open, the
@@ -15,7 +18,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
@@ -28,6 +31,8 @@ use crate::record::{Event, Record};
 
 mod checkpoint;
 mod codec;
+mod fault;
+mod health;
 mod index;
 mod iter;
 mod prune;
@@ -38,6 +43,7 @@ mod writer;
 mod tests;
 
 pub use codec::{decode_stored_record, encode_stored_record};
+pub use health::LogHealth;
 pub use index::{IndexId, IndexKeys, Indexer, MAX_ENTRY_KEY_LEN};
 pub use iter::LogIter;
 pub use prune::PruneSummary;
@@ -46,6 +52,7 @@ pub use writer::{now_ms, CommitHook};
 
 use checkpoint::PendingCheckpoint;
 use codec::{corrupt, decode_body, open_envelope, parse_key, COLUMN_FAMILIES, GENESIS_PREV_HASH};
+use fault::Faults;
 use writer::{Job, Reply, Request, Shared, Writer};
 
 /// How [`EventLog::open_with`] opens a log for writing.
@@ -56,6 +63,11 @@ pub struct OpenOptions {
     /// Derives the index entries and unique key of every event; see [`Indexer`] and the
     /// `codec` module documentation. Without one, appends maintain no index and skip nothing.
     pub indexer: Option<Indexer>,
+    /// The version of what `indexer` derives: raise it whenever the indexer derives other
+    /// keys or entries for some event. It is stored with the indexes when they are built,
+    /// and an open with another version rebuilds them. Logs indexed before versions existed
+    /// count as version 0. Ignored without an indexer.
+    pub indexer_version: u32,
 }
 
 impl fmt::Debug for OpenOptions {
@@ -63,6 +75,7 @@ impl fmt::Debug for OpenOptions {
         f.debug_struct("OpenOptions")
             .field("on_commit", &self.on_commit.is_some())
             .field("indexer", &self.indexer.is_some())
+            .field("indexer_version", &self.indexer_version)
             .finish()
     }
 }
@@ -121,6 +134,8 @@ struct Inner {
     read_only: bool,
     /// The indexer of a writable log (prune recomputes the keys of what it removes).
     indexer: Option<Indexer>,
+    /// The faults to inject (tests only; none in production).
+    faults: Arc<Faults>,
     _secondary: Option<SecondaryDir>,
 }
 
@@ -197,7 +212,7 @@ impl EventLog {
             dir,
             OpenOptions {
                 on_commit,
-                indexer: None,
+                ..OpenOptions::default()
             },
         )
     }
@@ -206,16 +221,33 @@ impl EventLog {
     /// commit hook and an indexer, and starts its writer thread; see [`EventLog::open`].
     ///
     /// With an indexer, the indexes are rebuilt from the records before the open returns
-    /// when they are not marked complete: a log written before indexes existed, or last
-    /// appended to (or pruned) by an open without indexer, or whose last rebuild did not
-    /// finish. That reads the whole log once (progress is logged). Without an indexer,
+    /// when they are not marked complete for this [`OpenOptions::indexer_version`]: a log
+    /// written before indexes existed, or last appended to (or pruned) by an open without
+    /// indexer, or whose last rebuild did not finish, or indexed by another version of the
+    /// indexer. That reads the whole log once (progress is logged). Without an indexer,
     /// the first write marks the indexes incomplete, so that the next open with an
     /// indexer rebuilds them.
     ///
     /// A rebuild checks each record on its own (not the chain): a damaged record then
     /// refuses the open, as it would refuse a replay.
+    ///
+    /// Reads the fault-injection variables of the `fault` module once (tests only).
     pub fn open_with(dir: &Path, options: OpenOptions) -> Result<EventLog, LogError> {
-        let OpenOptions { on_commit, indexer } = options;
+        EventLog::open_with_faults(dir, options, Faults::from_env())
+    }
+
+    /// [`EventLog::open_with`] with the faults a test injects, whatever the environment.
+    pub(crate) fn open_with_faults(
+        dir: &Path,
+        options: OpenOptions,
+        faults: Faults,
+    ) -> Result<EventLog, LogError> {
+        let OpenOptions {
+            on_commit,
+            indexer,
+            indexer_version,
+        } = options;
+        let faults = Arc::new(faults);
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -234,26 +266,30 @@ impl EventLog {
         });
         let db = Arc::new(DB::open_cf_descriptors(&opts, dir, families)?);
         let (last_seq, last_hash) = read_tail(&db)?;
-        let built = index::is_built(&db)?;
+        let marked = index::has_marker(&db)?;
         if let Some(indexer) = &indexer {
-            if !built {
-                info!(dir = %dir.display(), last_seq, "event log: indexes are not built, building");
-                index::rebuild(&db, indexer)?;
+            if !index::is_built(&db, indexer_version)? {
+                info!(
+                    dir = %dir.display(),
+                    last_seq,
+                    indexer_version,
+                    "event log: indexes are not built by this indexer version, building"
+                );
+                index::rebuild(&db, indexer, indexer_version)?;
             }
         }
-        let shared = Arc::new(Shared {
-            last_seq: AtomicU64::new(last_seq),
-            batches: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new(last_seq));
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
             db: Arc::clone(&db),
             shared: Arc::clone(&shared),
             hook: on_commit,
             indexer: indexer.clone(),
-            unmark_built: indexer.is_none() && built,
+            indexer_version,
+            unmark_built: indexer.is_none() && marked,
             last_seq,
             last_hash,
+            faults: Arc::clone(&faults),
         };
         let handle = writer.spawn(rx)?;
         info!(dir = %dir.display(), last_seq, "event log open");
@@ -267,6 +303,7 @@ impl EventLog {
                 snapshot_lock: Mutex::new(()),
                 read_only: false,
                 indexer,
+                faults,
                 _secondary: None,
             }),
         })
@@ -300,16 +337,14 @@ impl EventLog {
         Ok(EventLog {
             inner: Arc::new(Inner {
                 db: Arc::new(db),
-                shared: Arc::new(Shared {
-                    last_seq: AtomicU64::new(last_seq),
-                    batches: AtomicU64::new(0),
-                }),
+                shared: Arc::new(Shared::new(last_seq)),
                 tx: Mutex::new(None),
                 writer: Mutex::new(None),
                 prune_lock: Mutex::new(()),
                 snapshot_lock: Mutex::new(()),
                 read_only: true,
                 indexer: None,
+                faults: Arc::new(Faults::default()),
                 _secondary: Some(secondary),
             }),
         })
@@ -320,7 +355,9 @@ impl EventLog {
     ///
     /// Concurrent appends are group-committed: one synced write for all of them, in arrival
     /// order, each caller's events kept together. An empty `events` returns an empty vector
-    /// without writing. If the write fails, nothing of this call is in the log. If the future
+    /// without writing. If the write fails ([`LogError::Unwritable`]: disk full, I/O error),
+    /// nothing of this call is in the log, and [`EventLog::health`] says the log is failing
+    /// until a write succeeds again; meanwhile appends fail without waiting. If the future
     /// is dropped after the request was queued, the events may still be committed.
     ///
     /// With an indexer, an event whose unique key is already held by a record, or by an
@@ -409,7 +446,30 @@ impl EventLog {
     fn submit(&self, job: Job) -> Result<(), LogError> {
         let guard = lock(&self.inner.tx);
         let tx = guard.as_ref().ok_or(LogError::Closed)?;
-        tx.send(job).map_err(|_| LogError::Closed)
+        // Counted before the send, so the writer never takes a job it has not counted.
+        let queued = &self.inner.shared.queued;
+        queued.fetch_add(1, Ordering::AcqRel);
+        tx.send(job).map_err(|_| {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            LogError::Closed
+        })
+    }
+
+    /// How many jobs (appends, prune checkpoints, rebuilds) were sent to the writer thread
+    /// and not received by it yet: tests wait on it instead of sleeping.
+    #[cfg(test)]
+    pub(crate) fn queued_jobs(&self) -> u64 {
+        self.inner.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Whether appends can succeed now, as the writer's last write showed; see
+    /// [`LogHealth`]. Cheap (a lock and a clone), for health checks. Always
+    /// [`LogHealth::Stopped`] when read-only.
+    pub fn health(&self) -> LogHealth {
+        if self.inner.read_only {
+            return LogHealth::Stopped;
+        }
+        self.inner.shared.health.get()
     }
 
     /// The sequence number of the last committed record; 0 when the log is empty.

@@ -160,8 +160,9 @@
 //!   not written, no seq, not seen by the commit hook, and absent from what `append`
 //!   returns. As the writer is the only one to add keys, there is at most one record per
 //!   unique key even under concurrent appends. A `LogPruned` checkpoint never has one.
-//! - `meta` column family, key `indexes_built`: the index layout version (`u16` big-endian,
-//!   1) once the indexes are complete.
+//! - `meta` column family, key `indexes_built`: once the indexes are complete, the index
+//!   layout version (`u16` big-endian, 1), followed by the version of the indexer that
+//!   built them (`OpenOptions::indexer_version`, `u32` big-endian) unless that is 0.
 //!
 //! A record's entries and unique key are written in the same synced `WriteBatch` as the
 //! record, and a prune deletes those of the records it removes (recomputed with the
@@ -175,9 +176,10 @@
 //! them from the records. The built marker drives that: a writable open without indexer
 //! removes it with its first write (the records it writes or prunes are not indexed), and
 //! an open with an indexer rebuilds the indexes, reading the log once, when the marker is
-//! missing or names another layout (a log from before indexes, or after such a write, or
-//! after an interrupted rebuild). The log cannot tell that the indexer itself changed
-//! what it derives: call `rebuild_indexes` then.
+//! missing or names another layout or another indexer version (a log from before indexes,
+//! or after such a write, or after an interrupted rebuild, or indexed by an indexer that
+//! derived other keys). The log cannot tell by itself that the indexer changed what it
+//! derives: the caller says so by raising `indexer_version` (or calls `rebuild_indexes`).
 //!
 //! [`EventLog`]: crate::EventLog
 //! [`EventLog::save_snapshot`]: crate::EventLog::save_snapshot

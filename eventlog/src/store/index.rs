@@ -49,9 +49,20 @@ pub const MAX_ENTRY_KEY_LEN: usize = u16::MAX as usize;
 /// The key, in the `meta` column family, of the marker that says the indexes are complete.
 const BUILT_KEY: &[u8] = b"indexes_built";
 
-/// The value of the built marker: the version of the index layout. Another value (or
-/// none) means the indexes must be rebuilt before they are trusted.
+/// The version of the index layout, the first part of the built marker's value. Another
+/// value (or no marker) means the indexes must be rebuilt before they are trusted.
 const INDEX_FORMAT_VERSION: u16 = 1;
+
+/// The built marker's value for indexes built by an indexer of `indexer_version`: the
+/// layout version, followed by the indexer version (`u32` big-endian) unless it is 0 (so
+/// markers written before indexer versions existed read as version 0).
+fn built_marker(indexer_version: u32) -> Vec<u8> {
+    let mut marker = INDEX_FORMAT_VERSION.to_be_bytes().to_vec();
+    if indexer_version != 0 {
+        marker.extend_from_slice(&indexer_version.to_be_bytes());
+    }
+    marker
+}
 
 /// How many records a rebuild indexes per (unsynced) write.
 const REBUILD_CHUNK: u64 = 16_384;
@@ -109,14 +120,23 @@ pub(super) fn keys_for(indexer: &Indexer, event: &Event) -> Result<IndexKeys, Lo
     Ok(keys)
 }
 
-/// Whether the built marker says the indexes are complete and of this layout.
-pub(super) fn is_built(db: &DB) -> Result<bool, LogError> {
+/// The built marker, if any (whatever layout and indexer version it names).
+fn marker(db: &DB) -> Result<Option<Vec<u8>>, LogError> {
     let Some(meta) = db.cf_handle(META_CF) else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(db
-        .get_pinned_cf(meta, BUILT_KEY)?
-        .is_some_and(|v| *v == INDEX_FORMAT_VERSION.to_be_bytes()))
+    Ok(db.get_cf(meta, BUILT_KEY)?)
+}
+
+/// Whether the built marker says the indexes are complete, of this layout, and derived by
+/// an indexer of `indexer_version`.
+pub(super) fn is_built(db: &DB, indexer_version: u32) -> Result<bool, LogError> {
+    Ok(marker(db)?.is_some_and(|v| v == built_marker(indexer_version)))
+}
+
+/// Whether any built marker is stored (a write without indexer must remove it).
+pub(super) fn has_marker(db: &DB) -> Result<bool, LogError> {
+    Ok(marker(db)?.is_some())
 }
 
 /// Adds the removal of the built marker to `batch` (a write by a log without indexer makes
@@ -272,14 +292,14 @@ fn clear(db: &DB, cf: &ColumnFamily, batch: &mut WriteBatch) -> Result<(), LogEr
 }
 
 /// Empties both index families and recomputes them from every present record, then marks
-/// them built; returns how many records were indexed.
+/// them built by an indexer of `indexer_version`; returns how many records were indexed.
 ///
 /// Must not run beside the writer (it runs before the writer starts, or on it). The marker
 /// is removed first, so a crash part way leaves indexes that the next open rebuilds. Each
 /// record is checked on its own (hash, version, body) but the chain is not walked (that is
 /// `verify`'s work); a record that fails its check fails the rebuild. When several records
 /// share a unique key (a log written before the key was enforced), the first one keeps it.
-pub(super) fn rebuild(db: &DB, indexer: &Indexer) -> Result<u64, LogError> {
+pub(super) fn rebuild(db: &DB, indexer: &Indexer, indexer_version: u32) -> Result<u64, LogError> {
     let families = IndexFamilies::of(db)?;
     let meta = cf(db, META_CF)?;
     let mut batch = WriteBatch::default();
@@ -320,11 +340,11 @@ pub(super) fn rebuild(db: &DB, indexer: &Indexer) -> Result<u64, LogError> {
         it.next();
     }
     it.status()?;
-    batch.put_cf(meta, BUILT_KEY, INDEX_FORMAT_VERSION.to_be_bytes());
+    batch.put_cf(meta, BUILT_KEY, built_marker(indexer_version));
     let mut sync = WriteOptions::default();
     sync.set_sync(true);
     db.write_opt(batch, &sync)?;
-    info!(records, "event log: indexes built");
+    info!(records, indexer_version, "event log: indexes built");
     Ok(records)
 }
 
@@ -415,13 +435,16 @@ impl EventLog {
     /// Empties both index column families and recomputes them from every record present,
     /// with this log's indexer; returns how many records were indexed.
     ///
-    /// Call it after changing what the indexer derives. Runs on the writer thread, so
-    /// appends wait until it is done (and prunes too); like `append`, it must not be called
-    /// from the commit hook, and it blocks. Records are checked on their own (not the
-    /// chain) and a damaged one fails the rebuild, leaving the indexes marked incomplete
-    /// until a later rebuild (at the latest the next open) succeeds. When several records
-    /// share a unique key (written before the key was enforced), the first keeps it.
+    /// An open with another [`OpenOptions::indexer_version`] rebuilds by itself; call this
+    /// to rebuild a log that stays open. Runs on the writer thread, so appends wait until
+    /// it is done (and prunes too); like `append`, it must not be called from the commit
+    /// hook, and it blocks. Records are checked on their own (not the chain) and a damaged
+    /// one fails the rebuild, leaving the indexes marked incomplete until a later rebuild
+    /// (at the latest the next open) succeeds. When several records share a unique key
+    /// (written before the key was enforced), the first keeps it.
     /// [`LogError::NoIndexer`] without an indexer, [`LogError::ReadOnly`] when read-only.
+    ///
+    /// [`OpenOptions::indexer_version`]: crate::OpenOptions::indexer_version
     pub fn rebuild_indexes(&self) -> Result<u64, LogError> {
         if self.inner.read_only {
             return Err(LogError::ReadOnly);

@@ -8,6 +8,7 @@ use tracing::info;
 
 use super::checkpoint::{load_checkpoint, Checkpoint, PendingCheckpoint};
 use super::codec::key;
+use super::fault::PausePoint;
 use super::index::{self, IndexFamilies};
 use super::{lock, EventLog};
 use crate::error::LogError;
@@ -151,6 +152,7 @@ impl EventLog {
             unique_keys: deletions.unique_keys,
             checkpoint,
         };
+        self.inner.faults.pause_at(PausePoint::PruneBatch);
         let records = self.commit_blocking(vec![event], Some(pending))?;
         let checkpoint_seq = records
             .first()

@@ -7,6 +7,7 @@ use tracing::{debug, warn};
 
 use super::checkpoint::load_checkpoint;
 use super::codec::{bin, key, open_envelope, parse_key, SNAPSHOTS_CF};
+use super::fault::PausePoint;
 use super::{lock, EventLog};
 use crate::error::LogError;
 
@@ -124,6 +125,7 @@ impl EventLog {
         }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
+        self.inner.faults.pause_at(PausePoint::SnapshotWrite);
         db.write_opt(batch, &sync)?;
         debug!(
             seq,

@@ -1,6 +1,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::codec::{encode_record, key, GENESIS_PREV_HASH};
 use super::*;
@@ -8,6 +9,23 @@ use crate::ids::AccountId;
 
 pub(super) fn account() -> AccountId {
     AccountId::parse("0123456789abcdef0123456789abcdef").unwrap()
+}
+
+/// How long a test waits for something that takes milliseconds: generous, so that a slow
+/// machine does not fail the test.
+pub(super) const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `done` until it holds; fails the test, naming `what`, after [`PATIENCE`]. Tests wait
+/// with it on observable state instead of sleeping for a guessed time.
+pub(super) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "still waiting after {PATIENCE:?} until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// A distinguishable event: `n` comes back as `expires_at`.
@@ -294,6 +312,7 @@ fn error_messages_are_lowercase_without_trailing_period() {
         },
         LogError::Encode("x".to_owned()),
         LogError::Storage("x".to_owned()),
+        LogError::Unwritable("x".to_owned()),
         LogError::Closed,
         LogError::ReadOnly,
     ];

@@ -9,17 +9,23 @@
 //!    to one batch. A caller whose events cannot be admitted or encoded is answered at
 //!    once; the others go on.
 //! 2. **write** ([`Writer::write`]): one synced RocksDB write; if it fails, nothing of the
-//!    round is in the log and every caller in it gets the error.
+//!    round is in the log, every caller in it gets [`LogError::Unwritable`] and the log's
+//!    health is failing (`health`) until a write succeeds; while failing and idle, the
+//!    writer probes with an empty synced write every [`PROBE_INTERVAL`].
 //! 3. **publish** ([`Writer::publish`]): move the tail, publish the counters, run the commit
 //!    hook on every record in log order, then answer the callers.
 //!
 //! Index rebuilds run here too, between two rounds. Must not: read the log for anyone else,
 //! or let a panicking hook or indexer stop the thread (both are caught).
+//!
+//! It runs past 500 lines because the thread's loop, its two lanes, the three phases and
+//! the health every write reports are one piece of state that only this thread touches.
 
 use std::collections::{HashSet, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,6 +35,8 @@ use tracing::{debug, error, info, warn};
 
 use super::checkpoint::PendingCheckpoint;
 use super::codec::{cf, encode_chain, key, META_CF};
+use super::fault::Faults;
+use super::health::{Health, PROBE_INTERVAL};
 use super::index::{self, IndexFamilies, Indexer};
 use crate::error::LogError;
 use crate::record::{Event, Record};
@@ -68,6 +76,22 @@ pub(super) struct Shared {
     pub(super) last_seq: AtomicU64,
     /// Synced group commits since open.
     pub(super) batches: AtomicU64,
+    /// Jobs sent to the writer thread that it has not received yet.
+    pub(super) queued: AtomicU64,
+    /// Whether the log can be written, as the last write showed.
+    pub(super) health: Health,
+}
+
+impl Shared {
+    /// The counters of a log whose last record is `last_seq`.
+    pub(super) fn new(last_seq: u64) -> Shared {
+        Shared {
+            last_seq: AtomicU64::new(last_seq),
+            batches: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            health: Health::writable(),
+        }
+    }
 }
 
 /// Work for the writer thread.
@@ -166,12 +190,25 @@ pub(super) struct Writer {
     pub(super) hook: Option<CommitHook>,
     /// Derives index entries and unique keys; `None`: no index is maintained.
     pub(super) indexer: Option<Indexer>,
+    /// The version of what `indexer` derives, stored in the built marker by a rebuild.
+    pub(super) indexer_version: u32,
     /// No indexer, but the indexes are marked built: the first write removes the marker.
     pub(super) unmark_built: bool,
     /// The seq of the last record, which the next append follows.
     pub(super) last_seq: u64,
     /// The hash of the last record, which the next append chains to.
     pub(super) last_hash: [u8; 32],
+    /// The faults to inject (tests only; none in production).
+    pub(super) faults: Arc<Faults>,
+}
+
+/// Marks the log stopped when the writer thread ends, by returning or by a panic.
+struct StoppedOnExit(Arc<Shared>);
+
+impl Drop for StoppedOnExit {
+    fn drop(&mut self) {
+        self.0.health.stopped();
+    }
 }
 
 /// One group commit being built: the batch, the tail it reaches and the callers it answers.
@@ -281,16 +318,16 @@ impl Writer {
     }
 
     fn run(mut self, rx: mpsc::Receiver<Job>) {
+        let _stopped = StoppedOnExit(Arc::clone(&self.shared));
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
         let mut queued = Queued::default();
         loop {
-            // Wait only when nothing is queued; `recv` fails once every sender is gone
-            // and the channel is empty.
+            // Wait only when nothing is queued.
             if queued.is_empty() {
-                match rx.recv() {
-                    Ok(job) => self.take(job, &mut queued, &sync),
-                    Err(_) => break,
+                match self.next_job(&rx, &sync) {
+                    Some(job) => self.take(job, &mut queued, &sync),
+                    None => break,
                 }
             }
             while let Ok(job) = rx.try_recv() {
@@ -308,8 +345,27 @@ impl Writer {
         debug!(last_seq = self.last_seq, "event log writer stopped");
     }
 
+    /// Waits for the next job, probing the log every [`PROBE_INTERVAL`] meanwhile while it
+    /// is failing; `None` once every sender is gone and the channel is empty.
+    fn next_job(&self, rx: &mpsc::Receiver<Job>, sync: &WriteOptions) -> Option<Job> {
+        loop {
+            if !self.shared.health.is_failing() {
+                return rx.recv().ok();
+            }
+            match rx.recv_timeout(PROBE_INTERVAL) {
+                Ok(job) => return Some(job),
+                Err(RecvTimeoutError::Timeout) => {
+                    // Its outcome is the health it sets.
+                    let _ = self.write_synced(WriteBatch::default(), sync, 0);
+                }
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
     /// Queues an append; a rebuild runs at once, after every append queued before it.
     fn take(&mut self, job: Job, queued: &mut Queued, sync: &WriteOptions) {
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
         match job {
             Job::Append(request) => queued.push(request),
             Job::RebuildIndexes(reply) => {
@@ -327,7 +383,7 @@ impl Writer {
 
     fn rebuild_indexes(&self) -> Result<u64, LogError> {
         let indexer = self.indexer.as_ref().ok_or(LogError::NoIndexer)?;
-        index::rebuild(&self.db, indexer).inspect_err(|e| {
+        index::rebuild(&self.db, indexer, self.indexer_version).inspect_err(|e| {
             error!(error = %e, "event log: rebuilding the indexes failed");
         })
     }
@@ -396,7 +452,7 @@ impl Writer {
 
     /// Phase 2, write: `batch` in one synced write, with the removal of the indexes' built
     /// marker on the first write of a log without indexer. On error (logged, for `callers`
-    /// callers) nothing of the batch is in the log.
+    /// callers) nothing of the batch is in the log and the log is failing.
     fn write(
         &mut self,
         mut batch: WriteBatch,
@@ -409,16 +465,54 @@ impl Writer {
             })?;
             index::unmark_built(meta, &mut batch);
         }
-        if let Err(e) = self.db.write_opt(batch, sync) {
-            let e = LogError::from(e);
-            error!(error = %e, callers, "event log: group commit failed");
-            return Err(e);
-        }
+        self.write_synced(batch, sync, callers)?;
         if self.unmark_built {
             info!("event log: written without an indexer, the indexes are now marked incomplete");
             self.unmark_built = false;
         }
         Ok(())
+    }
+
+    /// One synced write of `batch` (for `callers` callers; 0 for a probe), and the health
+    /// it shows: failing from the first failure in a row (logged as an error once), writable
+    /// again from the next success.
+    fn write_synced(
+        &self,
+        batch: WriteBatch,
+        sync: &WriteOptions,
+        callers: usize,
+    ) -> Result<(), LogError> {
+        let outcome = match self.faults.before_write() {
+            Some(injected) => Err(injected),
+            None => self
+                .db
+                .write_opt(batch, sync)
+                .map_err(rocksdb::Error::into_string),
+        };
+        let health = &self.shared.health;
+        match outcome {
+            Ok(()) => {
+                if let Some(since_ms) = health.succeeded() {
+                    info!(
+                        failed_for_ms = now_ms().saturating_sub(since_ms),
+                        "event log: writable again"
+                    );
+                }
+                Ok(())
+            }
+            Err(reason) => {
+                if health.failed(&reason) {
+                    error!(
+                        error = %reason,
+                        callers,
+                        "event log: a write failed; appends fail until one succeeds"
+                    );
+                } else {
+                    debug!(error = %reason, callers, "event log: still cannot write");
+                }
+                Err(LogError::Unwritable(reason))
+            }
+        }
     }
 
     /// Phase 3, publish, once `commit` is durable: moves the tail, publishes the counters,

@@ -1,5 +1,8 @@
-//! Derived indexes and unique keys: dedup on append, scans, pruning, rebuilds, read-only
-//! reads.
+//! Derived indexes and unique keys: dedup on append, scans, pruning, rebuilds (on open,
+//! for another indexer version, on demand), read-only reads.
+//!
+//! It runs past 500 lines because every index guarantee of the `codec` module documentation
+//! has its test here, with the test indexers they share.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,9 +12,9 @@ use rocksdb::{Options, DB};
 
 use super::*;
 use crate::ids::{AccountId, EventId};
-use crate::store::codec::{encode_record, key, GENESIS_PREV_HASH, INDEX_CF, UNIQUE_CF};
+use crate::store::codec::{encode_record, key, GENESIS_PREV_HASH, INDEX_CF, META_CF, UNIQUE_CF};
 use crate::store::index;
-use crate::store::tests::{account, ev, seqs, with_raw};
+use crate::store::tests::{account, ev, seqs, wait_until, with_raw};
 use crate::store::{CommitHook, OpenOptions};
 use crate::{EventLog, Record};
 
@@ -62,6 +65,7 @@ fn options(hook: Option<CommitHook>) -> OpenOptions {
     OpenOptions {
         on_commit: hook,
         indexer: Some(indexer()),
+        indexer_version: 0,
     }
 }
 
@@ -103,8 +107,60 @@ fn scan(log: &EventLog, index: IndexId, key: &str, start: Option<u64>, asc: bool
 
 fn built(dir: &Path) -> bool {
     let mut built = false;
-    with_raw(dir, |db| built = index::is_built(db).unwrap());
+    with_raw(dir, |db| built = index::is_built(db, 0).unwrap());
     built
+}
+
+/// The stored built marker.
+fn marker(dir: &Path) -> Option<Vec<u8>> {
+    let mut marker = None;
+    with_raw(dir, |db| {
+        let meta = db.cf_handle(META_CF).unwrap();
+        marker = db.get_cf(meta, BUILT_KEY).unwrap();
+    });
+    marker
+}
+
+/// `indexer`, counting the events it derives keys for.
+fn counting(indexer: Indexer) -> (Indexer, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted: Indexer = {
+        let calls = Arc::clone(&calls);
+        Arc::new(move |event: &Event| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            indexer(event)
+        })
+    };
+    (counted, calls)
+}
+
+/// A second version of the test indexer: no unique key, and calls are indexed by hook
+/// event under `v2:` + the hook event.
+fn indexer_v2() -> Indexer {
+    Arc::new(|event: &Event| match event {
+        Event::EventAccepted { hook_event, .. } => IndexKeys {
+            unique: None,
+            entries: vec![(BY_HOOK, format!("v2:{hook_event}").into_bytes())],
+        },
+        _ => IndexKeys::default(),
+    })
+}
+
+/// Opens `dir` with `indexer` of `indexer_version`; returns the log and how many events
+/// the open derived keys for (the records of a rebuild, or none).
+fn open_version(dir: &Path, indexer: Indexer, indexer_version: u32) -> (EventLog, usize) {
+    let (indexer, calls) = counting(indexer);
+    let log = EventLog::open_with(
+        dir,
+        OpenOptions {
+            on_commit: None,
+            indexer: Some(indexer),
+            indexer_version,
+        },
+    )
+    .unwrap();
+    let derived = calls.load(Ordering::SeqCst);
+    (log, derived)
 }
 
 #[test]
@@ -253,7 +309,9 @@ fn unique_keys_are_checked_across_the_callers_of_one_group_commit() {
     while waiting.load(Ordering::SeqCst) < 8 {
         std::thread::yield_now();
     }
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    wait_until("the 8 appends wait for the writer", || {
+        log.queued_jobs() == 8
+    });
     let batches = log.batches_written();
     release_tx.send(()).unwrap();
 
@@ -292,6 +350,7 @@ fn a_bad_indexer_fails_only_its_append() {
         OpenOptions {
             on_commit: None,
             indexer: Some(indexer),
+            indexer_version: 0,
         },
     )
     .unwrap();
@@ -716,6 +775,7 @@ fn a_refused_append_does_not_claim_its_unique_keys_in_the_group_commit() {
         OpenOptions {
             on_commit: Some(hook),
             indexer: Some(indexer),
+            indexer_version: 0,
         },
     )
     .unwrap();
@@ -726,18 +786,22 @@ fn a_refused_append_does_not_claim_its_unique_keys_in_the_group_commit() {
     entered_rx
         .recv_timeout(std::time::Duration::from_secs(30))
         .unwrap();
-    // Queued behind the first batch, in this order (most likely): the refused append
-    // offers call-9 first, the good one after it.
+    // Queued behind the first batch, in this order: the refused append offers call-9
+    // first, the good one after it.
     let refused = std::thread::spawn({
         let log = log.clone();
         move || log.append_blocking(vec![call(9, &account(), "x"), ev(666)])
     });
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    wait_until("the refused append waits for the writer", || {
+        log.queued_jobs() == 1
+    });
     let good = std::thread::spawn({
         let log = log.clone();
         move || log.append_blocking(vec![call(9, &account(), "x")])
     });
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    wait_until("both appends wait for the writer", || {
+        log.queued_jobs() == 2
+    });
     release_tx.send(()).unwrap();
 
     first.join().unwrap().unwrap();
@@ -784,4 +848,68 @@ fn rebuild_indexes_while_appends_run_keeps_indexes_whole() {
         scan(&log, BY_HOOK, "x", None, true),
         (1..=log.last_seq()).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn an_open_with_another_indexer_version_rebuilds_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = account();
+    {
+        let log = open_indexed(dir.path());
+        log.append_blocking(vec![call(1, &a, "x"), ev(1), call(2, &a, "y")])
+            .unwrap();
+    }
+    // Version 0 is stored as markers were before versions existed.
+    assert_eq!(marker(dir.path()), Some(vec![0, 1]));
+    let (log, derived) = open_version(dir.path(), indexer(), 0);
+    assert_eq!(
+        derived, 0,
+        "same version: the indexes are trusted as they are"
+    );
+    drop(log);
+
+    // The indexer changed what it derives, and says so: rebuilt at open.
+    let (log, derived) = open_version(dir.path(), indexer_v2(), 2);
+    assert_eq!(derived, 3, "every record derived once by the rebuild");
+    assert_eq!(scan(&log, BY_HOOK, "v2:x", None, true), [1]);
+    assert_eq!(scan(&log, BY_HOOK, "x", None, true), Vec::<u64>::new());
+    assert_eq!(
+        scan(&log, BY_ACCOUNT, a.as_str(), None, true),
+        Vec::<u64>::new()
+    );
+    assert_eq!(log.unique_seq(&call_key(1)).unwrap(), None);
+    assert_eq!(log.verify_indexes().unwrap(), 3);
+    drop(log);
+    assert_eq!(marker(dir.path()), Some(vec![0, 1, 0, 0, 0, 2]));
+    assert!(!built(dir.path()));
+
+    let (log, derived) = open_version(dir.path(), indexer_v2(), 2);
+    assert_eq!(derived, 0, "built by version 2 already");
+    drop(log);
+    // Back to version 0: rebuilt again, with the first indexer's keys.
+    let (log, derived) = open_version(dir.path(), indexer(), 0);
+    assert_eq!(derived, 3);
+    assert_eq!(scan(&log, BY_HOOK, "x", None, true), [1]);
+    assert_eq!(log.unique_seq(&call_key(2)).unwrap(), Some(3));
+    assert_eq!(log.verify_indexes().unwrap(), 3);
+}
+
+#[test]
+fn rebuild_indexes_marks_them_with_the_open_version_and_a_write_without_indexer_unmarks_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = account();
+    {
+        let (log, _) = open_version(dir.path(), indexer_v2(), 7);
+        log.append_blocking(vec![call(1, &a, "x")]).unwrap();
+        log.rebuild_indexes().unwrap();
+    }
+    assert_eq!(marker(dir.path()), Some(vec![0, 1, 0, 0, 0, 7]));
+    {
+        let log = EventLog::open(dir.path(), None).unwrap();
+        log.append_blocking(vec![call(2, &a, "x")]).unwrap();
+    }
+    assert_eq!(marker(dir.path()), None);
+    let (log, derived) = open_version(dir.path(), indexer_v2(), 7);
+    assert_eq!(derived, 2);
+    assert_eq!(scan(&log, BY_HOOK, "v2:x", None, true), [1, 2]);
 }

@@ -5,7 +5,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::store::tests::{ev, n_of, read_all, seqs};
+use crate::store::tests::{ev, n_of, read_all, seqs, wait_until};
 use crate::EventLog;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -78,7 +78,9 @@ async fn concurrent_appends_share_synced_batches() {
         let log = log.clone();
         handles.push(tokio::spawn(async move { log.append(vec![ev(i)]).await }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("every append waits for the writer", || {
+        log.queued_jobs() == appends
+    });
     release_tx.send(()).unwrap();
 
     assert_eq!(first.await.unwrap().unwrap()[0].seq, 1);
