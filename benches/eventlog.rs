@@ -49,7 +49,7 @@ fn open_log(dir: &Path, indexed: bool) -> EventLog {
         OpenOptions {
             on_commit: None,
             indexer: indexed.then(actors::index::indexer),
-            indexer_version: 0,
+            indexer_version: actors::index::INDEXER_VERSION,
         },
     )
     .expect("open the log")

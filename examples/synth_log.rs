@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         OpenOptions {
             on_commit: None,
             indexer: Some(actors::index::indexer()),
-            indexer_version: 0,
+            indexer_version: actors::index::INDEXER_VERSION,
         },
     )?;
     let started = Instant::now();

@@ -98,7 +98,7 @@ impl Projection {
             eventlog::OpenOptions {
                 on_commit: Some(on_commit),
                 indexer: Some(actors::index::indexer()),
-                indexer_version: 0,
+                indexer_version: actors::index::INDEXER_VERSION,
             },
         )
     }
