@@ -277,7 +277,12 @@ pub fn human_line(record: &Record) -> String {
         format_ms(record.time_ms),
         record.event.kind()
     );
-    let fields = event_fields(&record.event);
+    let mut fields = event_fields(&record.event);
+    // A token's expiry to the millisecond, when the record has it, says all its whole
+    // seconds (rounded up) say.
+    if fields.get("expires_at_ms").is_some_and(|ms| !ms.is_null()) {
+        fields.remove("expires_at");
+    }
     for key in LEADING_FIELDS {
         if let Some(value) = fields.get(*key) {
             push_field(&mut line, key, value);
@@ -311,6 +316,10 @@ fn push_field(line: &mut String, key: &str, value: &Value) {
         "response_body" => {}
         "expires_at" => match value.as_u64() {
             Some(secs) => push_text(line, "expires", &format_ms(secs.saturating_mul(1000))),
+            None => push(line, key, value),
+        },
+        "expires_at_ms" => match value.as_u64() {
+            Some(ms) => push_text(line, "expires", &format_ms(ms)),
             None => push(line, key, value),
         },
         "next_try_at_ms" => match value.as_u64() {

@@ -16,6 +16,7 @@ pub(super) fn ev(n: u64) -> Event {
         token_hash: format!("token-{n}"),
         account_id: account(),
         expires_at: n,
+        expires_at_ms: None,
     }
 }
 
