@@ -354,6 +354,40 @@ fn daemon_connections(queue: &str) -> Vec<String> {
         .collect()
 }
 
+/// `queue`'s messages ready and unacknowledged, as the broker counts them.
+fn queue_counts(queue: &str) -> (u64, u64) {
+    let listing = rabbitmqctl(&[
+        "-q",
+        "list_queues",
+        "name",
+        "messages_ready",
+        "messages_unacknowledged",
+    ]);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("{queue}\t")))
+        .unwrap_or_else(|| panic!("rabbitmqctl does not list {queue}: {listing}"));
+    let count = |at: usize| -> u64 {
+        line.split_whitespace()
+            .nth(at)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count {at} in {line:?}"))
+    };
+    (count(1), count(2))
+}
+
+/// Waits (60 s at most) until `queue` holds nothing, ready or unacked: every message
+/// published to it so far was taken and acked, so the daemon appended (or dropped, or
+/// dead-lettered) each. With [`Daemon::wait_until_nothing_is_owed`] after it, what a
+/// receiver got by then is all it will get of them.
+async fn wait_until_consumed(queue: &str) {
+    let empty = eventually(Duration::from_secs(60), || async {
+        (queue_counts(queue) == (0, 0)).then_some(())
+    })
+    .await;
+    assert!(empty.is_some(), "{queue} was not emptied within 60 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
     let Some(bus) = Bus::connect().await else {
@@ -361,7 +395,7 @@ async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
     };
     let (queue, dead) = (unique("it-amqp-q"), unique("it-amqp-dead"));
     let _cleanup = QueueGuard::new(&[&queue, &dead]);
-    let (_d, account, rx) = setup(&queue, &dead, &[]).await;
+    let (d, account, rx) = setup(&queue, &dead, &[]).await;
     bus.wait_for_consumer(&queue).await;
 
     let call = format!("{}.with-a-dot", unique("call"));
@@ -395,13 +429,11 @@ async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
     orphan["Custom-Channel-Vars"] = json!({});
     bus.publish_json(&orphan).await;
 
-    let got = rx.wait_for(4).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        rx.received().len(),
-        4,
-        "the event without an account is dropped"
-    );
+    rx.wait_for(4).await;
+    wait_until_consumed(&queue).await;
+    d.wait_until_nothing_is_owed().await;
+    let got = rx.received();
+    assert_eq!(got.len(), 4, "the event without an account is dropped");
     let bodies: Vec<Value> = got.iter().map(Received::json).collect();
     // One call's events arrive in order.
     let order: Vec<&str> = bodies
@@ -456,7 +488,8 @@ async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
     bus.publish_json(&again).await;
     bus.publish_json(&again).await;
     rx.wait_for(5).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_consumed(&queue).await;
+    d.wait_until_nothing_is_owed().await;
     assert_eq!(rx.received().len(), 5);
 }
 
@@ -591,27 +624,9 @@ async fn kill_9_with_unacked_messages_loses_nothing() {
     for m in &msgs[50..] {
         bus.publish_json(m).await;
     }
-    let listing = rabbitmqctl(&[
-        "-q",
-        "list_queues",
-        "name",
-        "messages_ready",
-        "messages_unacknowledged",
-    ]);
-    let line = listing
-        .lines()
-        .find(|l| l.starts_with(&format!("{queue}\t")))
-        .unwrap_or_else(|| panic!("rabbitmqctl does not list {queue}: {listing}"));
-    eprintln!("queue before kill -9 (name, ready, unacked): {line:?}");
-    let unacked: u64 = line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no unacked count in {line:?}"));
-    assert!(
-        unacked > 0,
-        "messages were unacked when the daemon died: {line:?}"
-    );
+    let (ready, unacked) = queue_counts(&queue);
+    eprintln!("queue before kill -9: {ready} ready, {unacked} unacked");
+    assert!(unacked > 0, "messages were unacked when the daemon died");
     let _d = d.crash_and_restart(&flags(&queue, &dead, &[]));
     let ids = wait_unique(&rx, N, Duration::from_secs(90)).await;
     assert_eq!(ids.len(), N);

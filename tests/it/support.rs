@@ -133,6 +133,33 @@ impl Daemon {
     pub async fn master(&self) -> Client {
         self.client().login(MASTER_KEY).await
     }
+
+    /// `GET /healthz`'s data.
+    pub async fn health(&self) -> Value {
+        self.client()
+            .get("/healthz")
+            .await
+            .expect(200)
+            .data()
+            .clone()
+    }
+
+    /// Waits (30 s at most) until the daemon owes no delivery (`/healthz`'s
+    /// `pending_deliveries` is 0): every delivery that matching decided on was made, its
+    /// retries included, and its outcome logged. What a receiver got by then is all it
+    /// will get of the events accepted so far: the positive signal after which a test
+    /// checks that nothing more arrived.
+    pub async fn wait_until_nothing_is_owed(&self) {
+        let settled = eventually(Duration::from_secs(30), || async {
+            (self.health().await["pending_deliveries"] == 0).then_some(())
+        })
+        .await;
+        assert!(
+            settled.is_some(),
+            "deliveries still pending after 30 s: {}",
+            self.health().await
+        );
+    }
 }
 
 impl Drop for Daemon {
