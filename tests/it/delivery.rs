@@ -675,7 +675,7 @@ async fn events_of_one_call_keep_their_order_while_other_calls_go_ahead() {
 }
 
 #[tokio::test]
-async fn a_dead_receiver_does_not_delay_a_healthy_one() {
+async fn a_slow_receiver_does_not_delay_a_healthy_one() {
     let d = Daemon::start(&["--allow-private-targets", "--request-timeout-ms", "60000"]);
     let master = d.master().await;
     let account = master.own_account().await;
@@ -711,6 +711,73 @@ async fn a_dead_receiver_does_not_delay_a_healthy_one() {
     assert!(
         slow.received().is_empty(),
         "the slow receiver answered before the healthy hook was done"
+    );
+}
+
+/// A dead receiver (nothing listens on its port, so every try is refused at once) does not
+/// delay a healthy hook either: the healthy hook delivers everything while the dead one
+/// still owes all its deliveries.
+#[tokio::test]
+async fn a_dead_receiver_does_not_delay_a_healthy_one() {
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--retry-base-ms",
+        "60000",
+        "--failure-threshold",
+        "1000",
+    ]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    // A closed port: bind, note the port, close.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dead = master
+        .create_webhook(
+            &account,
+            hook(&dead_url, "channel_create", json!({"retries": 2})),
+        )
+        .await;
+    let fast = TestReceiver::start().await;
+    master
+        .create_webhook(&account, hook(&fast.url, "channel_create", json!({})))
+        .await;
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            event(
+                &account,
+                "channel_create",
+                json!({"call_id": format!("call-{i}")}),
+            )
+        })
+        .collect();
+    post_events(&master, Value::Array(events)).await.expect(202);
+    fast.wait_for(20).await;
+    // The dead hook was tried and refused ...
+    let refused = eventually(Duration::from_secs(30), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{account}/webhooks/{dead}/attempts"))
+            .await
+            .expect(200);
+        let items = r.data().as_array().unwrap().clone();
+        (!items.is_empty()).then_some(items)
+    })
+    .await
+    .expect("the dead hook was tried");
+    for a in &refused {
+        assert_eq!(a["client_error"], "connection refused", "{a}");
+        assert_eq!(a["retries_left"], 2, "a first try: {a}");
+    }
+    // ... and once the healthy hook's deliveries are all logged, the dead hook's 20 are
+    // what is still owed (their retries wait a minute): the healthy one did not wait.
+    let owed = eventually(Duration::from_secs(30), || async {
+        (d.health().await["pending_deliveries"] == 20).then_some(())
+    })
+    .await;
+    assert!(
+        owed.is_some(),
+        "not exactly the dead hook's 20 deliveries owed: {}",
+        d.health().await
     );
 }
 
