@@ -141,9 +141,11 @@ impl Housekeeping {
                 // An event still owed to a webhook stays until it is delivered.
                 Event::EventAccepted { .. } => !pending.contains(&record.seq),
                 Event::DeliveryAttempted(_) => true,
-                Event::TokenIssued { expires_at, .. } => {
-                    expires_at.saturating_mul(1000) < cutoff_ms
-                }
+                Event::TokenIssued {
+                    expires_at,
+                    expires_at_ms,
+                    ..
+                } => eventlog::token_expiry_ms(*expires_at, *expires_at_ms) < cutoff_ms,
                 _ => false,
             })
         })

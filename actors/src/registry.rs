@@ -155,12 +155,23 @@ impl Webhook {
     }
 }
 
-/// An issued auth token (only its hash is kept).
+/// An issued auth token (only its hash is kept). Its two expiry fields are those of its
+/// `TokenIssued` record (snapshots taken before `expires_at_ms` existed lack it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
     pub account_id: AccountId,
     /// Unix seconds.
     pub expires_at: u64,
+    /// Unix milliseconds, when the record had them.
+    #[serde(default)]
+    pub expires_at_ms: Option<u64>,
+}
+
+impl Token {
+    /// Unix ms from which the token is refused.
+    pub fn expiry_ms(&self) -> u64 {
+        eventlog::token_expiry_ms(self.expires_at, self.expires_at_ms)
+    }
 }
 
 /// Everything the API and the router read, rebuilt by [`Registry::apply`].
@@ -234,16 +245,17 @@ impl Registry {
                 token_hash,
                 account_id,
                 expires_at,
+                expires_at_ms,
             } => {
                 // Forget expired tokens as time passes in the log, so the map stays small
                 // and replay prunes exactly as the live daemon did.
-                let now_secs = now / 1000;
-                self.tokens.retain(|_, t| t.expires_at > now_secs);
+                self.tokens.retain(|_, t| t.expiry_ms() > now);
                 self.tokens.insert(
                     token_hash.clone(),
                     Token {
                         account_id: account_id.clone(),
                         expires_at: *expires_at,
+                        expires_at_ms: *expires_at_ms,
                     },
                 );
             }
@@ -572,10 +584,10 @@ impl Registry {
     }
 
     /// The account a token (by hash) acts for, if the token is known, unexpired at
-    /// `now_secs` and its account still exists.
-    pub fn token_account(&self, token_hash: &str, now_secs: u64) -> Option<&Account> {
+    /// `now_ms` (Unix milliseconds) and its account still exists.
+    pub fn token_account(&self, token_hash: &str, now_ms: u64) -> Option<&Account> {
         let token = self.tokens.get(token_hash)?;
-        if token.expires_at <= now_secs {
+        if token.expiry_ms() <= now_ms {
             return None;
         }
         self.accounts.get(&token.account_id)

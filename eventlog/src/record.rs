@@ -44,12 +44,19 @@ pub enum Event {
         account_id: AccountId,
         api_key: String,
     },
-    /// An auth token was issued. Only its BLAKE3 hash is stored.
+    /// An auth token was issued. Only its BLAKE3 hash is stored. When it expires is
+    /// [`token_expiry_ms`] of the two fields below.
     TokenIssued {
         token_hash: String,
         account_id: AccountId,
-        /// Unix seconds after which the token is refused.
+        /// Unix seconds: the token is refused from this second on. Records written before
+        /// `expires_at_ms` existed have only this; newer ones write the expiry rounded up
+        /// to a whole second here, for readers that know only this field.
         expires_at: u64,
+        /// Unix milliseconds: the token is refused from this instant on. Absent (`None`)
+        /// in records written before it was added.
+        #[serde(default)]
+        expires_at_ms: Option<u64>,
     },
     /// A webhook was created with this stored document.
     WebhookCreated {
@@ -147,6 +154,13 @@ pub struct Attempt {
     pub next_try_at_ms: Option<u64>,
 }
 
+/// When a token of a `TokenIssued` record stops being valid, Unix ms: `expires_at_ms`
+/// when the record has it, else the whole second `expires_at` of an older record (which
+/// keeps its meaning: refused from that second on).
+pub fn token_expiry_ms(expires_at: u64, expires_at_ms: Option<u64>) -> u64 {
+    expires_at_ms.unwrap_or_else(|| expires_at.saturating_mul(1000))
+}
+
 impl Event {
     /// A short stable name for the event kind, as used by `log replay --kind`.
     pub fn kind(&self) -> &'static str {
@@ -167,3 +181,6 @@ impl Event {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,8 @@
 //! Authentication and scoping: `PUT /v2/api_auth`, the `X-Auth-Token` extractor, and the
 //! rule that a token acts on its own account and its descendants only.
 //!
-//! Tokens are random 256-bit values; only their BLAKE3 hash is logged and kept.
+//! Tokens are random 256-bit values; only their BLAKE3 hash is logged and kept. A token
+//! is valid for its whole TTL to the millisecond.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -39,7 +40,7 @@ impl FromRequestParts<AppState> for Caller {
         let hash = token_hash(token);
         let registry = state.registry();
         let account = registry
-            .token_account(&hash, clock::now_unix_ms() / 1000)
+            .token_account(&hash, clock::now_unix_ms())
             .ok_or(ApiError::Unauthorized)?;
         Ok(Caller {
             account_id: account.id.clone(),
@@ -108,18 +109,38 @@ pub(crate) async fn create_token(
         (account.id.clone(), account.name().to_owned())
     };
     let token = hex::encode(rand::random::<[u8; 32]>());
-    let expires_at = clock::now_unix_ms() / 1000 + state.config().token_ttl_secs;
+    let expires_at_ms = ttl_expiry_ms(clock::now_unix_ms(), state.config().token_ttl_secs);
     state
-        .commit(vec![Event::TokenIssued {
-            token_hash: token_hash(&token),
-            account_id: account_id.clone(),
-            expires_at,
-        }])
+        .commit(vec![token_issued(
+            token_hash(&token),
+            account_id.clone(),
+            expires_at_ms,
+        )])
         .await?;
     Ok(Reply::created(json!({
         "account_id": account_id,
         "account_name": account_name,
-        "expires_at": clock::gregorian_secs(expires_at * 1000),
+        "expires_at": clock::gregorian_secs(expires_at_ms),
     }))
     .with_auth_token(token))
 }
+
+/// When a token issued at `now_ms` (Unix ms) for `ttl_secs` expires: the whole TTL later,
+/// to the millisecond.
+pub(crate) fn ttl_expiry_ms(now_ms: u64, ttl_secs: u64) -> u64 {
+    now_ms.saturating_add(ttl_secs.saturating_mul(1000))
+}
+
+/// The record of a token refused from `expires_at_ms` (Unix ms) on. `expires_at` holds
+/// that instant rounded up to a whole second, for readers that know only that field.
+pub(crate) fn token_issued(token_hash: String, account_id: AccountId, expires_at_ms: u64) -> Event {
+    Event::TokenIssued {
+        token_hash,
+        account_id,
+        expires_at: expires_at_ms.div_ceil(1000),
+        expires_at_ms: Some(expires_at_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use actors::Registry;
-use eventlog::{AccountId, Attempt, AttemptResult, Event, EventId, EventLog, LogError, WebhookId};
+use eventlog::{
+    AccountId, Attempt, AttemptResult, Event, EventId, EventLog, LogError, Record, WebhookId,
+};
 use serde_json::{json, Value};
 
 use super::replay::{human_line, json_line, replay_log, Filter, REDACTED};
@@ -97,6 +99,7 @@ fn history() -> History {
             token_hash: TOKEN_HASH.into(),
             account_id: child.clone(),
             expires_at: 1_795_000_000,
+            expires_at_ms: None,
         },
         // 9
         Event::AccountDeleted {
@@ -224,6 +227,32 @@ fn replay_prints_every_record_in_order_without_secrets() {
         line7.contains("next_try=2026-11-18T11:06:40.000Z"),
         "{line7}"
     );
+    // A token record written before `expires_at_ms`: its whole second.
+    let line8 = human.lines().nth(7).unwrap();
+    assert!(
+        line8.contains(" expires=2026-11-18T11:06:40.000Z"),
+        "{line8}"
+    );
+}
+
+#[test]
+fn a_token_expiry_to_the_millisecond_is_shown_once() {
+    let record = Record {
+        seq: 1,
+        time_ms: 1_795_000_000_000,
+        event: Event::TokenIssued {
+            token_hash: TOKEN_HASH.into(),
+            account_id: AccountId::generate(),
+            expires_at: 1_795_000_001,
+            expires_at_ms: Some(1_795_000_000_250),
+        },
+    };
+    let line = human_line(&record);
+    assert!(line.contains(" expires=2026-11-18T11:06:40.250Z"), "{line}");
+    assert_eq!(line.matches("expires").count(), 1, "{line}");
+    let parsed: Value = serde_json::from_str(&json_line(&record)).unwrap();
+    assert_eq!(parsed["expires_at"], 1_795_000_001);
+    assert_eq!(parsed["expires_at_ms"], 1_795_000_000_250u64);
 }
 
 #[test]

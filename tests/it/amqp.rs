@@ -4,7 +4,9 @@
 //! the daemon is killed with messages unacked.
 //!
 //! Every test uses its own queue names, so they run in parallel. Without a broker the
-//! tests that need one say so and return.
+//! tests that need one fail under `CI=true` and elsewhere say loudly that they skip
+//! ([`skip_or_fail_without`]); `rabbitmqctl`, which comes with the broker, failing is a
+//! failure everywhere.
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -38,13 +40,15 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// A publishing connection to the broker, or `None` (with a message) when it is down.
+/// A publishing connection to the broker.
 struct Bus {
     connection: Connection,
     channel: Channel,
 }
 
 impl Bus {
+    /// Connects, or `None` when the broker is down and the test may skip (not under
+    /// `CI=true`: there it fails, see [`skip_or_fail_without`]).
     async fn connect() -> Option<Bus> {
         let connect = Connection::connect(BROKER, ConnectionProperties::default());
         let connection = match tokio::time::timeout(Duration::from_secs(10), connect).await {
@@ -54,9 +58,12 @@ impl Bus {
                     Ok(Err(e)) => e.to_string(),
                     _ => "timed out".to_owned(),
                 };
-                eprintln!(
-                    "SKIPPED: RabbitMQ at 127.0.0.1:5672 is down ({why}); start it with \
-                     `rabbitmq-server -detached` (.ci/run does) and run the tests again"
+                skip_or_fail_without(
+                    "RabbitMQ at 127.0.0.1:5672",
+                    &format!(
+                        "{why}; start it with `rabbitmq-server -detached` (.ci/run installs \
+                         and starts it) and run the tests again"
+                    ),
                 );
                 return None;
             }
@@ -313,32 +320,72 @@ async fn wait_unique(rx: &TestReceiver, n: usize, timeout: Duration) -> HashSet<
     })
 }
 
-/// `rabbitmqctl` with a bound, or `None` when it cannot run here.
-fn rabbitmqctl(args: &[&str]) -> Option<String> {
+/// `rabbitmqctl` with a bound; its output. It comes with RabbitMQ, so when the broker
+/// answers and it does not, the test fails: the checks that need it are never skipped.
+#[track_caller]
+fn rabbitmqctl(args: &[&str]) -> String {
     let out = Command::new("timeout")
         .arg("60")
         .arg("rabbitmqctl")
         .args(args)
         .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_else(|e| panic!("cannot run `rabbitmqctl {}`: {e}", args.join(" ")));
+    assert!(
+        out.status.success(),
+        "`rabbitmqctl {}` failed ({}): {}{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The broker's ids for the daemon's connections (named `piston-webhooks QUEUE`).
-fn daemon_connections(queue: &str) -> Option<Vec<String>> {
-    let listing = rabbitmqctl(&["-q", "list_connections", "pid", "client_properties"])?;
+fn daemon_connections(queue: &str) -> Vec<String> {
+    let listing = rabbitmqctl(&["-q", "list_connections", "pid", "client_properties"]);
     // 3.10 shows `{"connection_name","NAME"}`, older brokers `<<"NAME">>`.
     let name = format!("\"piston-webhooks {queue}\"");
     let (modern, older) = (format!("{name}}}"), format!("<<{name}>>"));
-    Some(
-        listing
-            .lines()
-            .filter(|line| line.contains(&modern) || line.contains(&older))
-            .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
-            .collect(),
-    )
+    listing
+        .lines()
+        .filter(|line| line.contains(&modern) || line.contains(&older))
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// `queue`'s messages ready and unacknowledged, as the broker counts them.
+fn queue_counts(queue: &str) -> (u64, u64) {
+    let listing = rabbitmqctl(&[
+        "-q",
+        "list_queues",
+        "name",
+        "messages_ready",
+        "messages_unacknowledged",
+    ]);
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with(&format!("{queue}\t")))
+        .unwrap_or_else(|| panic!("rabbitmqctl does not list {queue}: {listing}"));
+    let count = |at: usize| -> u64 {
+        line.split_whitespace()
+            .nth(at)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count {at} in {line:?}"))
+    };
+    (count(1), count(2))
+}
+
+/// Waits (60 s at most) until `queue` holds nothing, ready or unacked: every message
+/// published to it so far was taken and acked, so the daemon appended (or dropped, or
+/// dead-lettered) each. With [`Daemon::wait_until_nothing_is_owed`] after it, what a
+/// receiver got by then is all it will get of them.
+async fn wait_until_consumed(queue: &str) {
+    let empty = eventually(Duration::from_secs(60), || async {
+        (queue_counts(queue) == (0, 0)).then_some(())
+    })
+    .await;
+    assert!(empty.is_some(), "{queue} was not emptied within 60 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,7 +395,7 @@ async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
     };
     let (queue, dead) = (unique("it-amqp-q"), unique("it-amqp-dead"));
     let _cleanup = QueueGuard::new(&[&queue, &dead]);
-    let (_d, account, rx) = setup(&queue, &dead, &[]).await;
+    let (d, account, rx) = setup(&queue, &dead, &[]).await;
     bus.wait_for_consumer(&queue).await;
 
     let call = format!("{}.with-a-dot", unique("call"));
@@ -382,13 +429,11 @@ async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
     orphan["Custom-Channel-Vars"] = json!({});
     bus.publish_json(&orphan).await;
 
-    let got = rx.wait_for(4).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        rx.received().len(),
-        4,
-        "the event without an account is dropped"
-    );
+    rx.wait_for(4).await;
+    wait_until_consumed(&queue).await;
+    d.wait_until_nothing_is_owed().await;
+    let got = rx.received();
+    assert_eq!(got.len(), 4, "the event without an account is dropped");
     let bodies: Vec<Value> = got.iter().map(Received::json).collect();
     // One call's events arrive in order.
     let order: Vec<&str> = bodies
@@ -443,7 +488,8 @@ async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
     bus.publish_json(&again).await;
     bus.publish_json(&again).await;
     rx.wait_for(5).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_consumed(&queue).await;
+    d.wait_until_nothing_is_owed().await;
     assert_eq!(rx.received().len(), 5);
 }
 
@@ -510,10 +556,7 @@ async fn closing_the_daemons_connection_mid_stream_loses_nothing() {
     let _cleanup = QueueGuard::new(&[&queue, &dead]);
     let (_d, account, rx) = setup(&queue, &dead, &[]).await;
     bus.wait_for_consumer(&queue).await;
-    let Some(before) = daemon_connections(&queue) else {
-        eprintln!("SKIPPED: rabbitmqctl cannot list connections here");
-        return;
-    };
+    let before = daemon_connections(&queue);
     assert_eq!(before.len(), 1, "one daemon connection: {before:?}");
 
     const N: usize = 300;
@@ -524,10 +567,7 @@ async fn closing_the_daemons_connection_mid_stream_loses_nothing() {
     }
     wait_unique(&rx, 10, Duration::from_secs(30)).await;
     // The broker drops the daemon's connection mid-stream...
-    assert!(
-        rabbitmqctl(&["close_connection", &before[0], "piston integration test"]).is_some(),
-        "rabbitmqctl close_connection failed"
-    );
+    rabbitmqctl(&["close_connection", &before[0], "piston integration test"]);
     // ...and the rest is published while the daemon reconnects.
     for i in N / 2..N {
         let call = format!("{queue}-{i}");
@@ -536,7 +576,7 @@ async fn closing_the_daemons_connection_mid_stream_loses_nothing() {
     }
     let ids = wait_unique(&rx, N, Duration::from_secs(90)).await;
     assert_eq!(ids.len(), N);
-    let after = daemon_connections(&queue).unwrap_or_default();
+    let after = daemon_connections(&queue);
     assert_eq!(after.len(), 1, "the daemon reconnected: {after:?}");
     assert_ne!(after, before, "a new connection");
     // Every call delivered, none invented.
@@ -584,23 +624,9 @@ async fn kill_9_with_unacked_messages_loses_nothing() {
     for m in &msgs[50..] {
         bus.publish_json(m).await;
     }
-    if let Some(listing) = rabbitmqctl(&[
-        "-q",
-        "list_queues",
-        "name",
-        "messages_ready",
-        "messages_unacknowledged",
-    ]) {
-        let line = listing
-            .lines()
-            .find(|l| l.starts_with(&format!("{queue}\t")));
-        eprintln!("queue before kill -9 (name, ready, unacked): {line:?}");
-        let unacked: u64 = line
-            .and_then(|l| l.split_whitespace().nth(2))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        assert!(unacked > 0, "messages were unacked when the daemon died");
-    }
+    let (ready, unacked) = queue_counts(&queue);
+    eprintln!("queue before kill -9: {ready} ready, {unacked} unacked");
+    assert!(unacked > 0, "messages were unacked when the daemon died");
     let _d = d.crash_and_restart(&flags(&queue, &dead, &[]));
     let ids = wait_unique(&rx, N, Duration::from_secs(90)).await;
     assert_eq!(ids.len(), N);

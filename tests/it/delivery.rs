@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::receiver::TestReceiver;
+use crate::receiver::{Received, TestReceiver};
 use crate::support::*;
 
 const FAST: &[&str] = &["--allow-private-targets", "--retry-base-ms", "50"];
@@ -23,6 +23,37 @@ async fn post_events(master: &Client, data: Value) -> Resp {
     master
         .send("POST", "/v2/events", Some(json!({ "data": data })))
         .await
+}
+
+/// What `rx` got before a marker: posts `marker` (an event of the same call as the events
+/// under test, going to the same hook) and waits for it. Per-call order puts the marker
+/// behind every earlier delivery of that call to that hook, retries included, so what
+/// arrived before it is all that hook will get of them.
+async fn received_before_marker(
+    master: &Client,
+    rx: &TestReceiver,
+    marker: Value,
+) -> Vec<Received> {
+    let marker_id = marker["event_id"]
+        .as_str()
+        .expect("a marker event_id")
+        .to_owned();
+    post_events(master, marker).await.expect(202);
+    let got = eventually(Duration::from_secs(30), || async {
+        let got = rx.received();
+        got.iter()
+            .position(|r| r.header("x-event-id") == Some(marker_id.as_str()))
+            .map(|at| got[..at].to_vec())
+    })
+    .await;
+    got.unwrap_or_else(|| panic!("the marker {marker_id} never arrived"))
+}
+
+fn event_ids(received: &[Received]) -> Vec<&str> {
+    received
+        .iter()
+        .map(|r| r.header("x-event-id").unwrap_or("(none)"))
+        .collect()
 }
 
 fn hook(uri: &str, hook_event: &str, extra: Value) -> Value {
@@ -93,10 +124,13 @@ async fn only_the_master_may_post_events_and_bad_batches_are_refused_whole() {
     .await
     .expect(202);
     assert_eq!(r.data(), &json!({"accepted": 1}));
-    let got = rx.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rx.received().len(), 1);
-    assert_eq!(got[0].header("x-event-id"), Some("ok-2"));
+    let got = received_before_marker(
+        &master,
+        &rx,
+        event(&root, "channel_create", json!({"event_id": "marker"})),
+    )
+    .await;
+    assert_eq!(event_ids(&got), ["ok-2"]);
 }
 
 #[tokio::test]
@@ -293,10 +327,9 @@ async fn matching_follows_accounts_modifiers_legs_and_selections() {
     ])).await.expect(202);
     // Expected: e1 -> parent-sub, child-all, child-mod, child-nolegs; e2 -> parent-sub,
     // child-all; e3 -> child-all, obj-device; e4 -> child-all, notif-missed; e5 -> child-all.
-    let got = rx.wait_for(11).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let got_all = rx.received();
-    assert_eq!(got_all.len(), got.len().max(11), "no extra deliveries");
+    rx.wait_for(11).await;
+    d.wait_until_nothing_is_owed().await;
+    assert_eq!(rx.received().len(), 11, "no extra deliveries");
     let mut pairs: Vec<String> = rx
         .received()
         .iter()
@@ -449,7 +482,7 @@ async fn final_statuses_are_not_retried_and_transport_errors_are_reported() {
     assert_eq!(dead_attempts[0]["client_error"], "connection refused");
     assert_eq!(dead_attempts[0]["reason"], "http client error");
     assert_eq!(dead_attempts[0]["retries_left"], 0);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.wait_until_nothing_is_owed().await;
     assert_eq!(rx.received().len(), 1, "a 404 is final");
     let r = master
         .get(&format!(
@@ -524,7 +557,7 @@ async fn failing_hooks_are_auto_disabled_notified_and_re_enabled_in_bulk() {
         .clone();
     assert_eq!(summary["disable_reason"], "too many failed attempts");
     assert_eq!(summary["enabled"], false);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.wait_until_nothing_is_owed().await;
     assert_eq!(bad.received().len(), 3, "no try after the disable");
 
     // Disabled hooks get nothing; re-enabled through the descendants route, they do.
@@ -535,7 +568,7 @@ async fn failing_hooks_are_auto_disabled_notified_and_re_enabled_in_bulk() {
     )
     .await
     .expect(202);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.wait_until_nothing_is_owed().await;
     assert_eq!(bad.received().len(), 3);
     master
         .patch(
@@ -558,6 +591,8 @@ async fn failing_hooks_are_auto_disabled_notified_and_re_enabled_in_bulk() {
     .expect(202);
     let got = bad.wait_for(4).await;
     assert_eq!(got[3].header("x-event-id"), Some("back-on"));
+    d.wait_until_nothing_is_owed().await;
+    assert_eq!(bad.received().len(), 4);
 }
 
 #[tokio::test]
@@ -640,12 +675,12 @@ async fn events_of_one_call_keep_their_order_while_other_calls_go_ahead() {
 }
 
 #[tokio::test]
-async fn a_dead_receiver_does_not_delay_a_healthy_one() {
-    let d = Daemon::start(&["--allow-private-targets", "--request-timeout-ms", "3000"]);
+async fn a_slow_receiver_does_not_delay_a_healthy_one() {
+    let d = Daemon::start(&["--allow-private-targets", "--request-timeout-ms", "60000"]);
     let master = d.master().await;
     let account = master.own_account().await;
     let slow = TestReceiver::start().await;
-    slow.slow_when_contains("call", Duration::from_secs(2));
+    slow.slow_when_contains("call", Duration::from_secs(60));
     let fast = TestReceiver::start().await;
     master
         .create_webhook(
@@ -656,7 +691,6 @@ async fn a_dead_receiver_does_not_delay_a_healthy_one() {
     master
         .create_webhook(&account, hook(&fast.url, "channel_create", json!({})))
         .await;
-    let started = std::time::Instant::now();
     let mut events = Vec::new();
     for i in 0..20 {
         events.push(event(
@@ -666,11 +700,84 @@ async fn a_dead_receiver_does_not_delay_a_healthy_one() {
         ));
     }
     post_events(&master, Value::Array(events)).await.expect(202);
+    // The slow hook's tries hang (a minute each) ...
+    let hanging = eventually(Duration::from_secs(30), || async {
+        (slow.arrived() > 0).then_some(())
+    })
+    .await;
+    assert!(hanging.is_some(), "the slow hook was tried");
+    // ... and the healthy hook gets everything while not one of them has been answered.
     fast.wait_for(20).await;
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "healthy hook waited for the slow one: {:?}",
-        started.elapsed()
+        slow.received().is_empty(),
+        "the slow receiver answered before the healthy hook was done"
+    );
+}
+
+/// A dead receiver (nothing listens on its port, so every try is refused at once) does not
+/// delay a healthy hook either: the healthy hook delivers everything while the dead one
+/// still owes all its deliveries.
+#[tokio::test]
+async fn a_dead_receiver_does_not_delay_a_healthy_one() {
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--retry-base-ms",
+        "60000",
+        "--failure-threshold",
+        "1000",
+    ]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    // A closed port: bind, note the port, close.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let dead = master
+        .create_webhook(
+            &account,
+            hook(&dead_url, "channel_create", json!({"retries": 2})),
+        )
+        .await;
+    let fast = TestReceiver::start().await;
+    master
+        .create_webhook(&account, hook(&fast.url, "channel_create", json!({})))
+        .await;
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            event(
+                &account,
+                "channel_create",
+                json!({"call_id": format!("call-{i}")}),
+            )
+        })
+        .collect();
+    post_events(&master, Value::Array(events)).await.expect(202);
+    fast.wait_for(20).await;
+    // The dead hook was tried and refused ...
+    let refused = eventually(Duration::from_secs(30), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{account}/webhooks/{dead}/attempts"))
+            .await
+            .expect(200);
+        let items = r.data().as_array().unwrap().clone();
+        (!items.is_empty()).then_some(items)
+    })
+    .await
+    .expect("the dead hook was tried");
+    for a in &refused {
+        assert_eq!(a["client_error"], "connection refused", "{a}");
+        assert_eq!(a["retries_left"], 2, "a first try: {a}");
+    }
+    // ... and once the healthy hook's deliveries are all logged, the dead hook's 20 are
+    // what is still owed (their retries wait a minute): the healthy one did not wait.
+    let owed = eventually(Duration::from_secs(30), || async {
+        (d.health().await["pending_deliveries"] == 20).then_some(())
+    })
+    .await;
+    assert!(
+        owed.is_some(),
+        "not exactly the dead hook's 20 deliveries owed: {}",
+        d.health().await
     );
 }
 
@@ -729,9 +836,13 @@ async fn duplicate_event_ids_are_acknowledged_but_delivered_once() {
         .expect(202);
     assert_eq!(r.data()["accepted"], 2);
     post_events(&master, e).await.expect(202);
-    rx.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(rx.received().len(), 1);
+    let got = received_before_marker(
+        &master,
+        &rx,
+        event(&account, "channel_create", json!({"event_id": "marker"})),
+    )
+    .await;
+    assert_eq!(event_ids(&got), ["same"]);
 }
 
 #[tokio::test]
@@ -849,18 +960,13 @@ async fn the_users_document_scenario_delivers_exactly_the_matching_events() {
     ]);
     post_events(&master, events).await.expect(202);
     rx.wait_for(2).await;
-    // Let any wrongly matched delivery arrive before counting.
-    let extra = eventually(Duration::from_millis(500), || async {
-        (rx.received().len() > 2).then_some(())
-    })
-    .await;
-    assert!(
-        extra.is_none(),
+    // Every wrongly matched delivery would have been made by now.
+    d.wait_until_nothing_is_owed().await;
+    assert_eq!(
+        rx.received().len(),
+        2,
         "unexpected deliveries: {:?}",
-        rx.received()
-            .iter()
-            .map(|r| r.header("x-event-id").map(str::to_owned))
-            .collect::<Vec<_>>()
+        event_ids(&rx.received())
     );
     let mut ids: Vec<String> = rx
         .received()
@@ -1103,8 +1209,28 @@ async fn a_failing_hook_pauses_after_three_failures_in_a_row() {
     post_events(&master, Value::Array(events)).await.expect(202);
     good.wait_for(20).await;
     bad.wait_for(3).await;
+    // Settled first: every try that reached the bad receiver has its attempt logged, so
+    // none is in flight and the breaker has seen 3 failures or more.
+    let logged = eventually(Duration::from_secs(30), || async {
+        let r = master
+            .get(&format!(
+                "/v2/accounts/{account}/webhooks/attempts?paginate=false"
+            ))
+            .await
+            .expect(200);
+        let failures = r
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["result"] == "failure")
+            .count();
+        (failures >= 3 && failures == bad.arrived()).then_some(failures)
+    })
+    .await;
+    assert!(logged.is_some(), "the bad hook's tries were logged");
     // Two tries in flight when the third failure came back: at most 3 + 2 - 1 = 4
-    // reach the receiver, then nothing for the 60 s pause (polled for 1 s).
+    // reach the receiver, then nothing for the 60 s pause (a quiet window of 1 s).
     let more = eventually(Duration::from_secs(1), || async {
         (bad.arrived() > 4).then_some(bad.arrived())
     })

@@ -206,17 +206,8 @@ async fn retention_prunes_old_attempts_and_events_but_keeps_configuration() {
     assert!(again.is_some());
 }
 
-/// `/healthz` counts accepted events (producer retries of one id once), and the count
-/// survives a clean restart (snapshot) and a crash (replay).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthz_counts_accepted_events_across_restarts() {
-    let d = Daemon::start(&[]);
-    let master = d.master().await;
-    let account = master.own_account().await;
-    let before = health(&d).await["events_accepted"]
-        .as_u64()
-        .expect("a count");
-    for id in ["count-1", "count-2", "count-3", "count-1"] {
+async fn post_event_ids(master: &Client, account: &str, ids: &[&str]) {
+    for id in ids {
         master
             .send(
                 "POST",
@@ -226,9 +217,55 @@ async fn healthz_counts_accepted_events_across_restarts() {
             .await
             .expect(202);
     }
+}
+
+/// `/healthz` counts accepted events (producer retries of one id once), and the count
+/// survives a clean restart (snapshot) and a crash (replay of the records after the
+/// snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_counts_accepted_events_across_restarts() {
+    let d = Daemon::start(&[]);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let before = health(&d).await["events_accepted"]
+        .as_u64()
+        .expect("a count");
+    post_event_ids(
+        &master,
+        &account,
+        &["count-1", "count-2", "count-3", "count-1"],
+    )
+    .await;
     assert_eq!(health(&d).await["events_accepted"], before + 3);
     let d = d.restart(&[]);
     assert_eq!(health(&d).await["events_accepted"], before + 3);
+    // Records after the clean stop's snapshot, then a crash: the next start must replay
+    // them (and still count `count-1` once).
+    let master = d.master().await;
+    post_event_ids(&master, &account, &["count-4", "count-5", "count-1"]).await;
+    let at_crash = health(&d).await;
+    let last_seq = at_crash["last_seq"].as_u64().unwrap();
+    let snapshot_seq = at_crash["last_snapshot_seq"].as_u64().unwrap();
+    assert!(
+        snapshot_seq < last_seq,
+        "records after the last snapshot at the crash: {at_crash}"
+    );
     let d = d.crash_and_restart(&[]);
-    assert_eq!(health(&d).await["events_accepted"], before + 3);
+    let h = health(&d).await;
+    assert_eq!(h["start"]["snapshot_seq"], snapshot_seq, "{h}");
+    assert_eq!(
+        h["start"]["replayed_records"],
+        last_seq - snapshot_seq,
+        "the records after the snapshot were replayed: {h}"
+    );
+    assert!(h["start"]["replayed_records"].as_u64().unwrap() > 0, "{h}");
+    assert_eq!(h["last_seq"], last_seq, "{h}");
+    assert_eq!(h["events_accepted"], before + 5, "{h}");
+    // The token issued after the snapshot exists only in the replayed tail.
+    let mut replayed_token = d.client();
+    replayed_token.token = master.token.clone();
+    replayed_token
+        .get(&format!("/v2/accounts/{account}"))
+        .await
+        .expect(200);
 }

@@ -1,6 +1,7 @@
-//! Test harness: start the real daemon process, talk to it, poll with deadlines.
+//! Test harness: start the real daemon process, talk to it, poll with deadlines; the one
+//! rule for tests that need a service the machine may lack ([`skip_or_fail_without`]).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -137,6 +138,33 @@ impl Daemon {
     /// A client holding a master-account token.
     pub async fn master(&self) -> Client {
         self.client().login(MASTER_KEY).await
+    }
+
+    /// `GET /healthz`'s data.
+    pub async fn health(&self) -> Value {
+        self.client()
+            .get("/healthz")
+            .await
+            .expect(200)
+            .data()
+            .clone()
+    }
+
+    /// Waits (30 s at most) until the daemon owes no delivery (`/healthz`'s
+    /// `pending_deliveries` is 0): every delivery that matching decided on was made, its
+    /// retries included, and its outcome logged. What a receiver got by then is all it
+    /// will get of the events accepted so far: the positive signal after which a test
+    /// checks that nothing more arrived.
+    pub async fn wait_until_nothing_is_owed(&self) {
+        let settled = eventually(Duration::from_secs(30), || async {
+            (self.health().await["pending_deliveries"] == 0).then_some(())
+        })
+        .await;
+        assert!(
+            settled.is_some(),
+            "deliveries still pending after 30 s: {}",
+            self.health().await
+        );
     }
 }
 
@@ -373,4 +401,31 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Whether this is a CI run (`CI=true`, as `.ci/run` and CI services set it): there, no
+/// test may pass by skipping what it checks.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The one rule for a test that cannot run because `service` is missing (`why` says how
+/// it failed and how to start it): under `CI=true` the test fails with that reason;
+/// elsewhere it prints loudly why it is skipped, on the process's real stderr so the test
+/// harness's capture cannot hide it, and the caller returns. A tool that comes with the
+/// service (`rabbitmqctl` with RabbitMQ) failing while the service answers is no reason
+/// to skip: fail outright, whatever `CI` says.
+#[track_caller]
+pub fn skip_or_fail_without(service: &str, why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned();
+    let reason = format!("{test} needs {service}, which is not available: {why}");
+    assert!(!in_ci(), "CI=true, so this cannot be skipped: {reason}");
+    let banner = "!".repeat(78);
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{banner}\nSKIPPED (passes without checking anything): {reason}\n{banner}"
+    );
 }

@@ -107,6 +107,7 @@ fn deleting_an_account_removes_its_webhooks_tokens_and_key() {
             token_hash: "h".into(),
             account_id: id(2),
             expires_at: u64::MAX,
+            expires_at_ms: None,
         },
     ]);
     g.when(Event::AccountDeleted { account_id: id(2) });
@@ -132,21 +133,63 @@ fn an_account_with_children_or_the_master_is_not_deleted() {
 
 #[test]
 fn tokens_expire_and_are_pruned_by_log_time() {
+    // Records written before `expires_at_ms`: the token is refused from the whole second
+    // `expires_at` on, as it always was.
     let mut g = given(vec![account(1, None)]);
     g.when(Event::TokenIssued {
         token_hash: "old".into(),
         account_id: id(1),
         expires_at: 1, // long past at the next record's time
+        expires_at_ms: None,
     });
     assert!(g.registry.token_account("old", 0).is_some());
-    assert!(g.registry.token_account("old", 1).is_none());
+    assert!(g.registry.token_account("old", 999).is_some());
+    assert!(g.registry.token_account("old", 1_000).is_none());
     g.when(Event::TokenIssued {
         token_hash: "new".into(),
         account_id: id(1),
         expires_at: 10_000,
+        expires_at_ms: None,
     });
     assert!(!g.registry.tokens.contains_key("old"));
-    assert_eq!(g.registry.token_account("new", 5).unwrap().id, id(1));
+    assert_eq!(g.registry.token_account("new", 5_000).unwrap().id, id(1));
+}
+
+#[test]
+fn a_token_with_a_millisecond_expiry_is_valid_to_the_millisecond() {
+    let mut g = given(vec![account(1, None)]);
+    // Rounded up in `expires_at` for older readers; `expires_at_ms` is what counts.
+    g.when(Event::TokenIssued {
+        token_hash: "t".into(),
+        account_id: id(1),
+        expires_at: 3,
+        expires_at_ms: Some(2_001),
+    });
+    assert!(g.registry.token_account("t", 2_000).is_some());
+    assert!(g.registry.token_account("t", 2_001).is_none());
+    assert!(g.registry.token_account("t", 2_999).is_none());
+    // Pruned by the same rule (a seconds field that disagrees shows which one counts):
+    // kept at a record 1 ms before its expiry, gone at the next one.
+    let mut g = given(vec![account(1, None)]);
+    g.when(Event::TokenIssued {
+        token_hash: "t".into(),
+        account_id: id(1),
+        expires_at: time_of(3) / 1000,
+        expires_at_ms: Some(time_of(3) + 1),
+    });
+    let forever = |hash: &str| Event::TokenIssued {
+        token_hash: hash.into(),
+        account_id: id(1),
+        expires_at: u64::MAX,
+        expires_at_ms: Some(u64::MAX),
+    };
+    g.when(forever("u"));
+    assert!(
+        g.registry.tokens.contains_key("t"),
+        "kept before its expiry"
+    );
+    g.when(forever("v"));
+    assert!(!g.registry.tokens.contains_key("t"), "pruned once past it");
 }
 
 #[test]

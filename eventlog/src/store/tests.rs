@@ -34,6 +34,7 @@ pub(super) fn ev(n: u64) -> Event {
         token_hash: format!("token-{n}"),
         account_id: account(),
         expires_at: n,
+        expires_at_ms: None,
     }
 }
 
