@@ -154,6 +154,7 @@ fn big(n: u64) -> Event {
         token_hash: format!("{n}{}", "x".repeat(1 << 20)),
         account_id: account(),
         expires_at: n,
+        expires_at_ms: None,
     }
 }
 
