@@ -70,14 +70,27 @@ pub struct PendingDelivery {
     pub next_try_at_ms: u64,
 }
 
-/// What a change means for the running actors. Replay ignores effects: after replay the
-/// router starts from the registry itself.
+/// What a change means for the running actors. Each effect carries what changed, so
+/// its receivers (the router, a webhook actor) act on it without reading the registry
+/// back. Replay ignores effects: after replay the router starts from the registry itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// A new delivery to start.
     Deliver(PendingDelivery),
-    /// A webhook was created, changed, disabled or removed.
-    HookChanged(WebhookId),
+    /// A webhook was created or its configuration changed (edited, disabled, enabled,
+    /// auto-disabled, re-enabled).
+    HookChanged(Box<HookChange>),
+    /// A webhook was deleted, alone or with its account; what it was owed is dropped.
+    HookRemoved(WebhookId),
+}
+
+/// A webhook as a change left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookChange {
+    /// The webhook after the change: configuration, enabled, failure times.
+    pub webhook: Webhook,
+    /// Whether it still owes deliveries (an edit that keeps it enabled keeps them).
+    pub owes_deliveries: bool,
 }
 
 /// One account of the tree.
@@ -216,7 +229,7 @@ impl Registry {
             }
             Event::AccountDeleted { account_id } => {
                 for id in self.delete_account(account_id) {
-                    effects.push(Effect::HookChanged(id));
+                    effects.push(Effect::HookRemoved(id));
                 }
             }
             Event::ApiKeyChanged {
@@ -269,7 +282,7 @@ impl Registry {
                         .entry(account_id.clone())
                         .or_default()
                         .insert(webhook_id.clone());
-                    effects.push(Effect::HookChanged(webhook_id.clone()));
+                    effects.extend(self.hook_changed(webhook_id));
                 }
             }
             Event::WebhookUpdated {
@@ -292,7 +305,7 @@ impl Registry {
                         if !enabled {
                             self.drop_pending(webhook_id);
                         }
-                        effects.push(Effect::HookChanged(webhook_id.clone()));
+                        effects.extend(self.hook_changed(webhook_id));
                     }
                 }
             }
@@ -302,7 +315,7 @@ impl Registry {
             } => {
                 if self.webhooks.get(webhook_id).map(|h| &h.account_id) == Some(account_id) {
                     self.remove_webhook(webhook_id);
-                    effects.push(Effect::HookChanged(webhook_id.clone()));
+                    effects.push(Effect::HookRemoved(webhook_id.clone()));
                 }
             }
             Event::WebhooksReenabled { webhook_ids } => {
@@ -312,7 +325,7 @@ impl Registry {
                         hook.disable_reason = None;
                         hook.recent_failures.clear();
                         hook.modified_ms = now;
-                        effects.push(Effect::HookChanged(id.clone()));
+                        effects.extend(self.hook_changed(id));
                     }
                 }
             }
@@ -370,7 +383,7 @@ impl Registry {
                         hook.recent_failures.clear();
                         hook.modified_ms = now;
                         self.drop_pending(webhook_id);
-                        effects.push(Effect::HookChanged(webhook_id.clone()));
+                        effects.extend(self.hook_changed(webhook_id));
                     }
                 }
             }
@@ -379,6 +392,16 @@ impl Registry {
             Event::LogPruned { .. } => {}
         }
         effects
+    }
+
+    /// The effect of a change to an existing webhook: the webhook as it now is.
+    fn hook_changed(&self, id: &WebhookId) -> Option<Effect> {
+        let webhook = self.webhooks.get(id)?.clone();
+        let owes_deliveries = self.pending.range(pending_range(id)).next().is_some();
+        Some(Effect::HookChanged(Box::new(HookChange {
+            webhook,
+            owes_deliveries,
+        })))
     }
 
     fn record_attempt(&mut self, now: u64, attempt: &Attempt) {

@@ -34,7 +34,7 @@ use crate::delivery::{
     build_payload, build_request_to, parse_target, send_try, BodyFormat, DeliveryError,
     DeliveryHeaders, HttpVerb, TryResult,
 };
-use crate::registry::{PendingDelivery, Registry, AUTO_DISABLE_REASON};
+use crate::registry::{PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON};
 use crate::uri_guard::is_forbidden_ip;
 
 /// Delivery settings from the daemon's configuration.
@@ -86,8 +86,8 @@ impl DeliveryContext {
 pub enum WebhookMsg {
     /// A new delivery for this hook.
     Deliver(PendingDelivery),
-    /// The hook's configuration changed: read it again from the registry.
-    Reconfigure,
+    /// The hook's configuration changed (it stays enabled): the webhook as it now is.
+    Reconfigure(Box<Webhook>),
     /// A scheduled retry is due.
     Due(u64),
     /// The pause after consecutive failed tries is over (see [`BREAKER_FAILURES`]).
@@ -386,16 +386,19 @@ impl Actor for WebhookActor {
                     state.queue.insert(&myself, delivery);
                 }
             }
-            WebhookMsg::Reconfigure => {
-                let registry = state.ctx.registry.read();
-                if let Some(hook) = registry.webhook(&state.id) {
-                    state.doc = Arc::new(hook.doc.clone());
-                    state.target = Arc::new(parse_target(str_field(&hook.doc, "uri")));
-                    // A changed configuration (a fixed URI, a re-enable) is tried at once.
-                    state.breaker = Breaker::default();
-                    state.disabled = !hook.enabled();
-                    state.failures = hook.recent_failures.clone();
-                }
+            WebhookMsg::Reconfigure(hook) => {
+                let enabled = hook.enabled();
+                let Webhook {
+                    doc,
+                    recent_failures,
+                    ..
+                } = *hook;
+                state.target = Arc::new(parse_target(str_field(&doc, "uri")));
+                state.doc = Arc::new(doc);
+                // A changed configuration (a fixed URI, a re-enable) is tried at once.
+                state.breaker = Breaker::default();
+                state.disabled = !enabled;
+                state.failures = recent_failures;
             }
             WebhookMsg::Due(seq) => state.queue.due(&myself, seq),
             WebhookMsg::Resume => {}
