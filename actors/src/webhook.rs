@@ -21,7 +21,7 @@
 //!   the hook (`WebhookAutoDisabled`) and publish a `webhook_disabled` notification event
 //!   in the same log batch as the attempt that crossed the threshold.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +36,10 @@ use crate::delivery::{
 };
 use crate::registry::{PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON};
 use crate::uri_guard::is_forbidden_ip;
+
+mod queue;
+
+use queue::{Queue, Timer};
 
 /// Delivery settings from the daemon's configuration.
 #[derive(Debug, Clone)]
@@ -105,183 +109,6 @@ pub enum WebhookMsg {
     /// Fault injection: the handler returns this error, so the actor fails and its
     /// supervisor's restart policy applies. Used by tests and chaos drills.
     InjectFault(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Behind an earlier delivery of the same call, or not looked at yet.
-    Waiting,
-    /// May start now: in `Queue::ready`.
-    Ready,
-    /// A timer will send `Due` at `next_try_at_ms`.
-    Scheduled,
-    InFlight,
-    /// Tried; waiting for the attempt record to be durable.
-    Recording,
-}
-
-#[derive(Debug)]
-struct Job {
-    delivery: PendingDelivery,
-    phase: Phase,
-    /// Its event's ordering key (see `AcceptedEvent::ordering_key`).
-    key: Option<String>,
-}
-
-/// The deliveries an actor owes, organised so each step costs O(log n) whatever the
-/// backlog: every call's deliveries in sequence order (only the first may run), and the
-/// set of deliveries that may start now.
-#[derive(Debug, Default)]
-struct Queue {
-    jobs: BTreeMap<u64, Job>,
-    calls: HashMap<String, VecDeque<u64>>,
-    ready: BTreeSet<u64>,
-    in_flight: usize,
-    recording: usize,
-}
-
-impl Queue {
-    /// Takes a delivery (once: a known sequence is ignored).
-    fn insert(&mut self, myself: &ActorRef<WebhookMsg>, delivery: PendingDelivery) {
-        let seq = delivery.event.seq;
-        if self.jobs.contains_key(&seq) {
-            return;
-        }
-        let key = delivery.event.ordering_key();
-        self.jobs.insert(
-            seq,
-            Job {
-                delivery,
-                phase: Phase::Waiting,
-                key: key.clone(),
-            },
-        );
-        let Some(call) = key else {
-            self.consider(myself, seq);
-            return;
-        };
-        let queue = self.calls.entry(call).or_default();
-        // Deliveries arrive in sequence order; keep the order even if one does not.
-        let at = queue.partition_point(|s| *s < seq);
-        queue.insert(at, seq);
-        if at == 0 {
-            if let Some(&displaced) = queue.get(1) {
-                // A new head: the old one waits again, unless it already started.
-                if let Some(job) = self.jobs.get_mut(&displaced) {
-                    if matches!(job.phase, Phase::Ready | Phase::Scheduled) {
-                        job.phase = Phase::Waiting;
-                        self.ready.remove(&displaced);
-                    }
-                }
-            }
-            self.consider(myself, seq);
-        }
-    }
-
-    /// A delivery that may go next: ready now, or a timer for when it is due.
-    fn consider(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
-        let Some(job) = self.jobs.get_mut(&seq) else {
-            return;
-        };
-        if job.phase != Phase::Waiting {
-            return;
-        }
-        let now = now_ms();
-        if job.delivery.next_try_at_ms <= now {
-            job.phase = Phase::Ready;
-            self.ready.insert(seq);
-        } else {
-            job.phase = Phase::Scheduled;
-            let wait = Duration::from_millis(job.delivery.next_try_at_ms - now);
-            myself.send_after(wait, move || WebhookMsg::Due(seq));
-        }
-    }
-
-    /// A timer fired.
-    fn due(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
-        if let Some(job) = self.jobs.get_mut(&seq) {
-            if job.phase == Phase::Scheduled {
-                job.phase = Phase::Waiting;
-                self.consider(myself, seq);
-            }
-        }
-    }
-
-    /// The next delivery to start, if the bound allows.
-    fn next_to_start(&mut self, max_in_flight: usize) -> Option<PendingDelivery> {
-        if self.in_flight >= max_in_flight {
-            return None;
-        }
-        let seq = self.ready.pop_first()?;
-        let job = self.jobs.get_mut(&seq)?;
-        job.phase = Phase::InFlight;
-        self.in_flight += 1;
-        Some(job.delivery.clone())
-    }
-
-    /// A try came back; its record is being written.
-    fn tried(&mut self, seq: u64) -> Option<&PendingDelivery> {
-        let job = self.jobs.get_mut(&seq)?;
-        if job.phase == Phase::InFlight {
-            self.in_flight = self.in_flight.saturating_sub(1);
-        }
-        job.phase = Phase::Recording;
-        self.recording += 1;
-        Some(&job.delivery)
-    }
-
-    /// The try's record is durable: the delivery waits for its retry at `next_try_at_ms`.
-    fn retry_at(
-        &mut self,
-        myself: &ActorRef<WebhookMsg>,
-        seq: u64,
-        next_try_at_ms: u64,
-        counted: bool,
-    ) {
-        if let Some(job) = self.jobs.get_mut(&seq) {
-            if job.phase == Phase::Recording {
-                self.recording = self.recording.saturating_sub(1);
-            }
-            if counted {
-                job.delivery.tries_done += 1;
-            }
-            job.delivery.next_try_at_ms = next_try_at_ms;
-            job.phase = Phase::Waiting;
-            self.consider(myself, seq);
-        }
-    }
-
-    /// The delivery is finished: the next one of its call may go.
-    fn finish(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
-        let Some(job) = self.jobs.remove(&seq) else {
-            return;
-        };
-        match job.phase {
-            Phase::Recording => self.recording = self.recording.saturating_sub(1),
-            Phase::InFlight => self.in_flight = self.in_flight.saturating_sub(1),
-            _ => {}
-        }
-        self.ready.remove(&seq);
-        let Some(call) = job.key else {
-            return;
-        };
-        let mut next = None;
-        if let Some(queue) = self.calls.get_mut(&call) {
-            queue.retain(|s| *s != seq);
-            next = queue.front().copied();
-            if queue.is_empty() {
-                self.calls.remove(&call);
-            }
-        }
-        if let Some(next) = next {
-            self.consider(myself, next);
-        }
-    }
-
-    /// Whether a try is in flight or being recorded.
-    fn busy(&self) -> bool {
-        self.in_flight > 0 || self.recording > 0
-    }
 }
 
 /// The actor's state.
@@ -358,8 +185,9 @@ impl Actor for WebhookActor {
         };
         drop(registry);
         let mut state = state;
+        let now = now_ms();
         for delivery in pending {
-            state.queue.insert(&myself, delivery);
+            set_timer(&myself, state.queue.insert(delivery, now), now);
         }
         Ok(state)
     }
@@ -383,7 +211,8 @@ impl Actor for WebhookActor {
             WebhookMsg::Deliver(delivery) => {
                 // A freshly spawned actor already loaded this delivery from the registry.
                 if delivery.event.seq > state.loaded_seq {
-                    state.queue.insert(&myself, delivery);
+                    let now = now_ms();
+                    set_timer(&myself, state.queue.insert(delivery, now), now);
                 }
             }
             WebhookMsg::Reconfigure(hook) => {
@@ -400,26 +229,36 @@ impl Actor for WebhookActor {
                 state.disabled = !enabled;
                 state.failures = recent_failures;
             }
-            WebhookMsg::Due(seq) => state.queue.due(&myself, seq),
+            WebhookMsg::Due(seq) => {
+                let now = now_ms();
+                set_timer(&myself, state.queue.due(seq, now), now);
+            }
             WebhookMsg::Resume => {}
             WebhookMsg::TryDone { event_seq, result } => {
                 on_try_done(&myself, state, event_seq, result);
             }
             WebhookMsg::Recorded(tries) => {
                 state.records.in_flight = false;
+                let now = now_ms();
                 for (event_seq, next_try_at_ms) in tries {
-                    match next_try_at_ms {
-                        Some(at) => state.queue.retry_at(&myself, event_seq, at, true),
-                        None => state.queue.finish(&myself, event_seq),
-                    }
+                    let timer = match next_try_at_ms {
+                        Some(at) => state.queue.retry_at(event_seq, at, true, now),
+                        None => state.queue.finish(event_seq, now),
+                    };
+                    set_timer(&myself, timer, now);
                 }
                 flush_records(&myself, state);
             }
             WebhookMsg::RecordFailed(event_seqs) => {
                 state.records.in_flight = false;
-                let at = now_ms() + millis(state.ctx.settings.retry_base);
+                let now = now_ms();
+                let at = now + millis(state.ctx.settings.retry_base);
                 for event_seq in event_seqs {
-                    state.queue.retry_at(&myself, event_seq, at, false);
+                    set_timer(
+                        &myself,
+                        state.queue.retry_at(event_seq, at, false, now),
+                        now,
+                    );
                 }
                 flush_records(&myself, state);
             }
@@ -479,6 +318,14 @@ impl Breaker {
         } else {
             configured
         }
+    }
+}
+
+/// Sets a timer the queue asked for: `Due` when the delivery's time comes.
+fn set_timer(myself: &ActorRef<WebhookMsg>, timer: Option<Timer>, now: u64) {
+    if let Some(timer) = timer {
+        let seq = timer.seq;
+        myself.send_after(timer.wait(now), move || WebhookMsg::Due(seq));
     }
 }
 
