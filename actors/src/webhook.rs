@@ -37,8 +37,11 @@ use crate::delivery::{
 use crate::registry::{PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON};
 use crate::uri_guard::is_forbidden_ip;
 
+mod breaker;
 mod queue;
 
+use breaker::Breaker;
+pub use breaker::BREAKER_FAILURES;
 use queue::{Queue, Timer};
 
 /// Delivery settings from the daemon's configuration.
@@ -276,51 +279,6 @@ impl Actor for WebhookActor {
     }
 }
 
-/// Consecutive failed tries after which a hook pauses.
-pub const BREAKER_FAILURES: u32 = 3;
-
-/// A circuit breaker per hook, so a receiver that keeps failing costs little: after
-/// [`BREAKER_FAILURES`] failed tries in a row no try starts for one retry base
-/// (`--retry-base-ms`), then one try at a time goes until one succeeds. Deliveries wait
-/// meanwhile; none loses a try, and failed tries still count towards auto-disable.
-#[derive(Debug, Default)]
-struct Breaker {
-    consecutive_failures: u32,
-    /// No try starts before this (Unix ms).
-    paused_until_ms: u64,
-}
-
-impl Breaker {
-    fn tripped(&self) -> bool {
-        self.consecutive_failures >= BREAKER_FAILURES
-    }
-
-    /// Records a try's outcome; returns the pause to wait out, if it trips.
-    fn record(&mut self, success: bool, now: u64, pause: Duration) -> Option<Duration> {
-        if success {
-            *self = Breaker::default();
-            return None;
-        }
-        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        if !self.tripped() {
-            return None;
-        }
-        self.paused_until_ms = now + millis(pause);
-        Some(pause)
-    }
-
-    /// How many tries may be in flight now, given the configured bound.
-    fn allowed_in_flight(&self, now: u64, configured: usize) -> usize {
-        if now < self.paused_until_ms {
-            0
-        } else if self.tripped() {
-            1
-        } else {
-            configured
-        }
-    }
-}
-
 /// Sets a timer the queue asked for: `Due` when the delivery's time comes.
 fn set_timer(myself: &ActorRef<WebhookMsg>, timer: Option<Timer>, now: u64) {
     if let Some(timer) = timer {
@@ -479,7 +437,7 @@ fn on_try_done(
     };
     let mut events = vec![Event::DeliveryAttempted(attempt)];
     if let Some(pause) = state.breaker.record(success, now, settings.retry_base) {
-        tracing::debug!(webhook_id = %state.id, failures = state.breaker.consecutive_failures, ?pause, "webhook keeps failing; pausing its tries");
+        tracing::debug!(webhook_id = %state.id, failures = state.breaker.consecutive_failures(), ?pause, "webhook keeps failing; pausing its tries");
         myself.send_after(pause, || WebhookMsg::Resume);
     }
     if !success {
@@ -579,46 +537,4 @@ fn str_field<'a>(doc: &'a Map<String, Value>, key: &str) -> &'a str {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod breaker_tests {
-    use super::*;
-
-    #[test]
-    fn the_breaker_pauses_after_consecutive_failures_then_probes_one_at_a_time() {
-        let pause = Duration::from_millis(500);
-        let mut b = Breaker::default();
-        assert_eq!(b.allowed_in_flight(1_000, 8), 8);
-        for _ in 1..BREAKER_FAILURES {
-            assert_eq!(b.record(false, 1_000, pause), None);
-            assert_eq!(b.allowed_in_flight(1_000, 8), 8, "not tripped yet");
-        }
-        assert_eq!(b.record(false, 1_000, pause), Some(pause));
-        assert_eq!(b.allowed_in_flight(1_000, 8), 0, "paused");
-        assert_eq!(b.allowed_in_flight(1_499, 8), 0, "paused");
-        assert_eq!(
-            b.allowed_in_flight(1_500, 8),
-            1,
-            "one probe after the pause"
-        );
-        // A failed probe pauses again; a success closes the breaker.
-        assert_eq!(b.record(false, 1_600, pause), Some(pause));
-        assert_eq!(b.allowed_in_flight(2_000, 8), 0);
-        assert_eq!(b.record(true, 2_100, pause), None);
-        assert_eq!(b.allowed_in_flight(2_100, 8), 8);
-    }
-
-    #[test]
-    fn a_success_between_failures_keeps_the_breaker_closed() {
-        let pause = Duration::from_millis(500);
-        let mut b = Breaker::default();
-        for _ in 0..10 {
-            for _ in 1..BREAKER_FAILURES {
-                assert_eq!(b.record(false, 0, pause), None);
-            }
-            assert_eq!(b.record(true, 0, pause), None);
-        }
-        assert_eq!(b.allowed_in_flight(0, 4), 4);
-    }
 }
