@@ -32,7 +32,7 @@ use serde_json::{json, Map, Value};
 
 use crate::delivery::{
     build_payload, build_request_to, parse_target, send_try, BodyFormat, DeliveryError,
-    DeliveryHeaders, HttpVerb, TryResult,
+    DeliveryHeaders, HttpVerb, RetryPolicy, TryResult,
 };
 use crate::registry::{PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON};
 use crate::uri_guard::is_forbidden_ip;
@@ -56,6 +56,13 @@ pub struct DeliverySettings {
     pub max_in_flight_total: usize,
     pub max_response_body: usize,
     pub allow_private_targets: bool,
+}
+
+impl DeliverySettings {
+    /// The retry policy these settings give every hook.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::new(self.retry_base)
+    }
 }
 
 /// What every webhook actor shares.
@@ -390,23 +397,17 @@ fn on_try_done(
     };
     let settings = &state.ctx.settings;
     let now = now_ms();
-    let retries = state
-        .doc
-        .get("retries")
-        .and_then(Value::as_u64)
-        .map_or(2, |r| u32::try_from(r.min(4)).unwrap_or(4));
+    let retries = RetryPolicy::retries(state.doc.get("retries").and_then(Value::as_u64));
     let tries_done = delivery.tries_done + 1;
-    let retries_left = (retries + 1).saturating_sub(tries_done);
+    let retries_left = RetryPolicy::retries_left(retries, tries_done);
     let success = result.outcome.is_success();
-    let next_try_at_ms = (result.outcome.is_retryable() && retries_left > 0).then(|| {
-        let wait = crate::delivery::retry_delay(
-            settings.retry_base,
-            tries_done,
-            result.outcome.retry_after(),
-            &mut rand::rng(),
-        );
-        now + millis(wait)
-    });
+    let next_try_at_ms = settings.retry_policy().next_try_at(
+        &result.outcome,
+        tries_done,
+        retries_left,
+        now,
+        &mut rand::rng(),
+    );
     let reason = if success {
         None
     } else if result.client_error.is_some() {
