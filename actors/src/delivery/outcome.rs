@@ -89,10 +89,12 @@ pub fn classify_status_at(
 /// Parses a `Retry-After` header value (RFC 9110 10.2.3) into a delay from `now`.
 ///
 /// Accepts delay-seconds (`120`; a number too large for `u64` saturates) and the three
-/// HTTP-date forms: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850
-/// form (`Sunday, 06-Nov-94 08:49:37 GMT`, two-digit years 70-99 read as 19xx and 00-69 as
-/// 20xx) and asctime (`Sun Nov  6 08:49:37 1994`). The weekday is not checked against the
-/// date. A date at or before `now` gives a zero delay. Anything else gives `None`.
+/// HTTP-date forms, read by the `httpdate` crate: IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`, two-digit years 70-99 read as 19xx and 00-69 as
+/// 20xx) and asctime (`Sun Nov  6 08:49:37 1994`, the day padded with a space or not). A
+/// date must exist, name its own weekday and lie in 1970-9999. A date at or before `now`
+/// gives a zero delay. Anything else gives `None`.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if value.is_empty() {
@@ -108,107 +110,27 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Parses an HTTP-date into seconds since the Unix epoch; `None` when malformed or
-/// before 1970.
+/// Parses an HTTP-date into seconds since the Unix epoch; `None` when malformed.
 fn parse_http_date(value: &str) -> Option<u64> {
-    let parts: Vec<&str> = value.split_ascii_whitespace().collect();
-    let (day, month, year, time) = match parts.as_slice() {
-        // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
-        [weekday, day, month, year, time, "GMT"] if weekday.ends_with(',') => (
-            parse_number(day, 2)?,
-            parse_month(month)?,
-            parse_number(year, 4)?,
-            *time,
-        ),
-        // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`.
-        [weekday, date, time, "GMT"] if weekday.ends_with(',') => {
-            let mut fields = date.split('-');
-            let day = parse_number(fields.next()?, 2)?;
-            let month = parse_month(fields.next()?)?;
-            let short_year = parse_number(fields.next()?, 2)?;
-            if fields.next().is_some() {
-                return None;
-            }
-            let year = if short_year < 70 {
-                2000 + short_year
-            } else {
-                1900 + short_year
-            };
-            (day, month, year, *time)
-        }
-        // asctime: `Sun Nov  6 08:49:37 1994` (day padded with a space or not).
-        [_weekday, month, day, time, year] => (
-            parse_number_upto(day, 2)?,
-            parse_month(month)?,
-            parse_number(year, 4)?,
-            *time,
-        ),
-        _ => return None,
+    let at = match httpdate::parse_http_date(value) {
+        Ok(at) => at,
+        Err(_) => httpdate::parse_http_date(&pad_asctime_day(value)?).ok()?,
     };
-    let mut clock = time.split(':');
-    let hour = parse_number(clock.next()?, 2)?;
-    let minute = parse_number(clock.next()?, 2)?;
-    let second = parse_number(clock.next()?, 2)?;
-    if clock.next().is_some() || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    if year < 1970 || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    let days = days_since_epoch(year, month, day);
-    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+    at.duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|since| since.as_secs())
 }
 
-/// Parses exactly `width` ASCII digits.
-fn parse_number(text: &str, width: usize) -> Option<u64> {
-    if text.len() != width {
-        return None;
-    }
-    parse_number_upto(text, width)
-}
-
-/// Parses 1 to `width` ASCII digits.
-fn parse_number_upto(text: &str, width: usize) -> Option<u64> {
-    if text.is_empty() || text.len() > width || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// Parses a three-letter month name (case-sensitive, as HTTP-date requires) into 1..=12.
-fn parse_month(text: &str) -> Option<u64> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    MONTHS
-        .iter()
-        .position(|m| *m == text)
-        .and_then(|index| u64::try_from(index + 1).ok())
-}
-
-fn is_leap_year(year: u64) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-fn days_in_month(year: u64, month: u64) -> u64 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// Days from 1970-01-01 to the given date (year >= 1970, valid month and day).
-fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
-    // Counting whole years then whole months is plenty fast for four-digit years and
-    // obviously correct, unlike the closed-form civil-date formulas.
-    let year_days: u64 = (1970..year)
-        .map(|y| if is_leap_year(y) { 366 } else { 365 })
-        .sum();
-    let month_days: u64 = (1..month).map(|m| days_in_month(year, m)).sum();
-    year_days + month_days + day - 1
+/// An asctime date whose day is not padded (`Sun Nov 6 08:49:37 1994`), padded as
+/// `httpdate` reads it (`Sun Nov  6 08:49:37 1994`); `None` for anything else.
+fn pad_asctime_day(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let unpadded = bytes.len() == 23
+        && bytes[3] == b' '
+        && bytes[7] == b' '
+        && bytes[8].is_ascii_digit()
+        && bytes[9] == b' ';
+    unpadded.then(|| format!("{} {}", &value[..8], &value[8..]))
 }
 
 /// Everything one try produced, for the attempt record and the retry decision.

@@ -151,3 +151,11 @@ fn shorten_cuts_on_char_boundaries() {
     assert_eq!(shorten(&long).chars().count(), 200);
     assert_eq!(shorten("short"), "short");
 }
+
+#[test]
+fn an_http_date_must_name_its_own_weekday() {
+    assert_eq!(parse_http_date("Mon, 06 Nov 1994 08:49:37 GMT"), None);
+    assert_eq!(parse_http_date("Monday, 06-Nov-94 08:49:37 GMT"), None);
+    assert_eq!(parse_http_date("Mon Nov  6 08:49:37 1994"), None);
+    assert_eq!(parse_http_date("Mon Nov 6 08:49:37 1994"), None);
+}
