@@ -35,7 +35,7 @@ use crate::delivery::{
     DeliveryHeaders, HttpVerb, RetryPolicy, TryResult,
 };
 use crate::registry::{PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON};
-use crate::uri_guard::is_forbidden_ip;
+use crate::uri_guard::literal_host_is_forbidden;
 
 mod breaker;
 mod queue;
@@ -374,15 +374,6 @@ async fn try_once(
 /// never be reached is eventually auto-disabled) and is retried like a transport error.
 fn local_failure(client_error: String) -> TryResult {
     TryResult::no_answer(client_error, 0)
-}
-
-/// Literal IP hosts skip DNS, so the resolver guard cannot see them: check here.
-fn literal_host_is_forbidden(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => is_forbidden_ip(ip.into()),
-        Some(url::Host::Ipv6(ip)) => is_forbidden_ip(ip.into()),
-        _ => false,
-    }
 }
 
 /// Decides what a finished try means, then logs it (and maybe the disable).
