@@ -3,12 +3,13 @@
 //! Owns: the projection rebuilt from the log ([`registry`], its [`snapshot`] format, and
 //! the wiring that feeds it and the router from the log, [`projection`]), what the log
 //! indexes and may forget ([`index`], [`retention`]), matching ([`matching`]), the URI
-//! guard, the delivery stages ([`delivery`], [`form`]) and the actors that run them
-//! ([`router`], [`webhook`]). Must not: know axum, the Crossbar envelope or tokens.
+//! guard, a hook's typed delivery configuration ([`hook_config`]), the delivery stages
+//! ([`delivery`], [`form`]) and the actors that run them ([`router`], [`webhook`]). Must not: know axum, the Crossbar envelope or tokens.
 
 pub mod client;
 pub mod delivery;
 pub mod form;
+pub mod hook_config;
 pub mod index;
 pub mod matching;
 pub mod projection;

@@ -25,17 +25,16 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{now_ms, AccountId, Attempt, AttemptResult, Event, EventId, EventLog, WebhookId};
+use eventlog::{now_ms, Attempt, AttemptResult, Event, EventId, EventLog, WebhookId};
 use parking_lot::RwLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use crate::delivery::{
-    build_payload, build_request_to, parse_target, send_try, BodyFormat, DeliveryError,
-    DeliveryHeaders, HttpVerb, RetryPolicy, TryResult,
+    build_payload, build_request_to, send_try, DeliveryHeaders, RetryPolicy, TryResult,
 };
+use crate::hook_config::{HookConfig, TargetError};
 use crate::registry::{PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON};
-use crate::uri_guard::literal_host_is_forbidden;
 
 mod breaker;
 mod queue;
@@ -123,12 +122,9 @@ pub enum WebhookMsg {
 
 /// The actor's state.
 pub struct WebhookState {
-    id: WebhookId,
-    account_id: AccountId,
-    /// The hook's stored document, shared with the tries in flight.
-    doc: Arc<Map<String, Value>>,
-    /// Its `uri`, parsed once per configuration.
-    target: Arc<Result<url::Url, DeliveryError>>,
+    /// The hook's configuration, read once per configuration and shared with the tries
+    /// in flight.
+    hook: Arc<HookConfig>,
     ctx: Arc<DeliveryContext>,
     queue: Queue,
     failures: VecDeque<u64>,
@@ -180,10 +176,10 @@ impl Actor for WebhookActor {
             .ok_or_else(|| WebhookError::Missing(args.webhook_id.clone()))?;
         let pending = registry.pending_for(&args.webhook_id);
         let state = WebhookState {
-            id: hook.id.clone(),
-            account_id: hook.account_id.clone(),
-            doc: Arc::new(hook.doc.clone()),
-            target: Arc::new(parse_target(str_field(&hook.doc, "uri"))),
+            hook: Arc::new(HookConfig::new(
+                hook,
+                args.ctx.settings.allow_private_targets,
+            )),
             ctx: Arc::clone(&args.ctx),
             queue: Queue::default(),
             failures: hook.recent_failures.clone(),
@@ -226,18 +222,12 @@ impl Actor for WebhookActor {
                 }
             }
             WebhookMsg::Reconfigure(hook) => {
-                let enabled = hook.enabled();
-                let Webhook {
-                    doc,
-                    recent_failures,
-                    ..
-                } = *hook;
-                state.target = Arc::new(parse_target(str_field(&doc, "uri")));
-                state.doc = Arc::new(doc);
+                let allow_private = state.ctx.settings.allow_private_targets;
+                state.hook = Arc::new(HookConfig::new(&hook, allow_private));
                 // A changed configuration (a fixed URI, a re-enable) is tried at once.
                 state.breaker = Breaker::default();
-                state.disabled = !enabled;
-                state.failures = recent_failures;
+                state.disabled = !hook.enabled();
+                state.failures = hook.recent_failures;
             }
             WebhookMsg::Due(seq) => {
                 let now = now_ms();
@@ -310,13 +300,10 @@ fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
 fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: PendingDelivery) {
     let event_seq = delivery.event.seq;
     let ctx = Arc::clone(&state.ctx);
-    let doc = Arc::clone(&state.doc);
-    let target = Arc::clone(&state.target);
-    let hook_id = state.id.to_string();
-    let account_id = state.account_id.to_string();
+    let hook = Arc::clone(&state.hook);
     let me = myself.clone();
     tokio::spawn(async move {
-        let result = try_once(&ctx, &doc, &target, &hook_id, &account_id, &delivery).await;
+        let result = try_once(&ctx, &hook, &delivery).await;
         // The actor may have stopped meanwhile (hook disabled or deleted): then the
         // result has no one to act on it, and the registry still holds the delivery if
         // it is still owed.
@@ -324,39 +311,33 @@ fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: Pend
     });
 }
 
+/// One try: the request built from the hook's configuration and the event, sent once a
+/// global permit allows.
 async fn try_once(
     ctx: &DeliveryContext,
-    doc: &Map<String, Value>,
-    target: &Result<url::Url, DeliveryError>,
-    hook_id: &str,
-    account_id: &str,
+    hook: &HookConfig,
     delivery: &PendingDelivery,
 ) -> TryResult {
+    let url = match &hook.target {
+        Ok(url) => url.clone(),
+        Err(e) => return local_failure(e.to_string()),
+    };
     let event = &delivery.event;
-    let hook_kind = doc.get("hook").and_then(Value::as_str).unwrap_or("");
     let payload = build_payload(
         &event.payload,
         &event.hook_event,
-        doc.get("custom_data").and_then(Value::as_object),
-        hook_kind,
+        hook.custom_data.as_ref(),
+        hook.kind(),
     );
-    let verb = str_field(doc, "http_verb")
-        .parse::<HttpVerb>()
-        .unwrap_or(HttpVerb::Post);
-    let format = str_field(doc, "format")
-        .parse::<BodyFormat>()
-        .unwrap_or(BodyFormat::FormData);
-    let request = match target
-        .clone()
-        .and_then(|url| build_request_to(url, verb, format, payload))
-    {
+    let request = match build_request_to(url, hook.verb, hook.format, payload) {
         Ok(r) => r,
-        Err(e) => return local_failure(format!("malformed url: {e}")),
+        Err(e) => return local_failure(TargetError::Malformed(e).to_string()),
     };
-    if !ctx.settings.allow_private_targets && literal_host_is_forbidden(&request.url) {
-        return local_failure("refused: private or local address".to_owned());
-    }
-    let headers = DeliveryHeaders::new(hook_id, account_id, event.event_id.as_str());
+    let headers = DeliveryHeaders::new(
+        hook.id.as_str(),
+        hook.account_id.as_str(),
+        event.event_id.as_str(),
+    );
     // Waits for a global permit: the semaphore is never closed, so this only fails if it
     // were, and then the try goes ahead unthrottled.
     let _permit = ctx.tries.acquire().await.ok();
@@ -388,9 +369,8 @@ fn on_try_done(
     };
     let settings = &state.ctx.settings;
     let now = now_ms();
-    let retries = RetryPolicy::retries(state.doc.get("retries").and_then(Value::as_u64));
     let tries_done = delivery.tries_done + 1;
-    let retries_left = RetryPolicy::retries_left(retries, tries_done);
+    let retries_left = RetryPolicy::retries_left(state.hook.retries, tries_done);
     let success = result.outcome.is_success();
     let next_try_at_ms = settings.retry_policy().next_try_at(
         &result.outcome,
@@ -409,11 +389,11 @@ fn on_try_done(
     let attempt = Attempt {
         event_seq,
         event_id: delivery.event.event_id.clone(),
-        webhook_id: state.id.clone(),
-        account_id: state.account_id.clone(),
+        webhook_id: state.hook.id.clone(),
+        account_id: state.hook.account_id.clone(),
         hook_event: delivery.event.hook_event.clone(),
-        uri: str_field(&state.doc, "uri").to_owned(),
-        method: str_field(&state.doc, "http_verb").to_owned(),
+        uri: state.hook.uri().to_owned(),
+        method: state.hook.http_verb.clone(),
         result: if success {
             AttemptResult::Success
         } else {
@@ -429,7 +409,7 @@ fn on_try_done(
     };
     let mut events = vec![Event::DeliveryAttempted(attempt)];
     if let Some(pause) = state.breaker.record(success, now, settings.retry_base) {
-        tracing::debug!(webhook_id = %state.id, failures = state.breaker.consecutive_failures(), ?pause, "webhook keeps failing; pausing its tries");
+        tracing::debug!(webhook_id = %state.hook.id, failures = state.breaker.consecutive_failures(), ?pause, "webhook keeps failing; pausing its tries");
         myself.send_after(pause, || WebhookMsg::Resume);
     }
     if !success {
@@ -441,10 +421,10 @@ fn on_try_done(
         let threshold = usize::try_from(settings.failure_threshold).unwrap_or(usize::MAX);
         if !state.disabled && state.failures.len() >= threshold {
             state.disabled = true;
-            tracing::warn!(webhook_id = %state.id, account_id = %state.account_id, failures = state.failures.len(), "auto-disabling webhook");
+            tracing::warn!(webhook_id = %state.hook.id, account_id = %state.hook.account_id, failures = state.failures.len(), "auto-disabling webhook");
             events.push(Event::WebhookAutoDisabled {
-                account_id: state.account_id.clone(),
-                webhook_id: state.id.clone(),
+                account_id: state.hook.account_id.clone(),
+                webhook_id: state.hook.id.clone(),
                 reason: AUTO_DISABLE_REASON.to_owned(),
             });
             events.push(disabled_notification(state));
@@ -498,33 +478,27 @@ fn flush_records(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
 
 /// The `webhook_disabled` notification, delivered to the account's notifications hooks.
 fn disabled_notification(state: &WebhookState) -> Event {
-    let name = state.doc.get("name").cloned().unwrap_or(Value::Null);
-    let uri = state.doc.get("uri").cloned().unwrap_or(Value::Null);
-    let hook = state.doc.get("hook").cloned().unwrap_or(Value::Null);
+    let hook = &state.hook;
     Event::EventAccepted {
         event_id: EventId::generate(),
-        account_id: state.account_id.clone(),
+        account_id: hook.account_id.clone(),
         hook_event: "notifications".to_owned(),
         payload: json!({
             "event_name": "webhook_disabled",
             "event_category": "notification",
             "app_name": "piston-webhooks",
             "app_version": env!("CARGO_PKG_VERSION"),
-            "account_id": state.account_id.as_str(),
-            "hook_id": state.id.as_str(),
+            "account_id": hook.account_id.as_str(),
+            "hook_id": hook.id.as_str(),
             "hook": {
-                "id": state.id.as_str(),
-                "name": name,
-                "uri": uri,
-                "event": hook,
+                "id": hook.id.as_str(),
+                "name": hook.name,
+                "uri": hook.uri,
+                "event": hook.hook,
                 "disable_reason": AUTO_DISABLE_REASON,
             },
         }),
     }
-}
-
-fn str_field<'a>(doc: &'a Map<String, Value>, key: &str) -> &'a str {
-    doc.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 fn millis(d: Duration) -> u64 {
