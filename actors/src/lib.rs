@@ -4,13 +4,15 @@
 //! the wiring that feeds it and the router from the log, [`projection`]), what the log
 //! indexes and may forget ([`index`], [`retention`]), matching ([`matching`]), the URI
 //! guard, a hook's typed delivery configuration ([`hook_config`]), the delivery stages
-//! ([`delivery`], [`form`]) and the actors that run them ([`router`], [`webhook`]). Must not: know axum, the Crossbar envelope or tokens.
+//! ([`delivery`], [`form`]), the actors that run them ([`router`], [`webhook`]) and the
+//! events the daemon publishes itself ([`kazoo_events`]). Must not: know axum, the Crossbar envelope or tokens.
 
 pub mod client;
 pub mod delivery;
 pub mod form;
 pub mod hook_config;
 pub mod index;
+pub mod kazoo_events;
 pub mod matching;
 pub mod projection;
 pub mod registry;

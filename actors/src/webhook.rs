@@ -25,15 +25,15 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{now_ms, Attempt, AttemptResult, Event, EventId, EventLog, WebhookId};
+use eventlog::{now_ms, Attempt, AttemptResult, Event, EventLog, WebhookId};
 use parking_lot::RwLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::json;
 
 use crate::delivery::{
     build_payload, build_request_to, send_try, DeliveryHeaders, RetryPolicy, TryResult,
 };
 use crate::hook_config::{HookConfig, TargetError};
+use crate::kazoo_events;
 use crate::registry::{PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON};
 
 mod breaker;
@@ -427,7 +427,7 @@ fn on_try_done(
                 webhook_id: state.hook.id.clone(),
                 reason: AUTO_DISABLE_REASON.to_owned(),
             });
-            events.push(disabled_notification(state));
+            events.push(kazoo_events::webhook_disabled(&state.hook));
         }
     }
     state
@@ -474,31 +474,6 @@ fn flush_records(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
         };
         let _ = me.cast(message);
     });
-}
-
-/// The `webhook_disabled` notification, delivered to the account's notifications hooks.
-fn disabled_notification(state: &WebhookState) -> Event {
-    let hook = &state.hook;
-    Event::EventAccepted {
-        event_id: EventId::generate(),
-        account_id: hook.account_id.clone(),
-        hook_event: "notifications".to_owned(),
-        payload: json!({
-            "event_name": "webhook_disabled",
-            "event_category": "notification",
-            "app_name": "piston-webhooks",
-            "app_version": env!("CARGO_PKG_VERSION"),
-            "account_id": hook.account_id.as_str(),
-            "hook_id": hook.id.as_str(),
-            "hook": {
-                "id": hook.id.as_str(),
-                "name": hook.name,
-                "uri": hook.uri,
-                "event": hook.hook,
-                "disable_reason": AUTO_DISABLE_REASON,
-            },
-        }),
-    }
 }
 
 fn millis(d: Duration) -> u64 {
