@@ -20,79 +20,34 @@
 //! - **Auto-disable**: `failure_threshold` failed tries within `failure_window` disable
 //!   the hook (`WebhookAutoDisabled`) and publish a `webhook_disabled` notification event
 //!   in the same log batch as the attempt that crossed the threshold.
+//!
+//! This file is the actor shell: messages, state, and handlers that connect pure parts
+//! to the mailbox, tasks and timers. The parts: `queue` (which deliveries may start, and
+//! the timers to set), `breaker` (the pause after failures in a row), `decision` (what a
+//! finished try means: attempt record, retry time, auto-disable) and `context` (what
+//! every actor shares, and how one try is made with it).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{now_ms, Attempt, AttemptResult, Event, EventLog, WebhookId};
-use parking_lot::RwLock;
+use eventlog::{now_ms, Event, WebhookId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use crate::delivery::{
-    build_payload, build_request_to, send_try, DeliveryHeaders, RetryPolicy, TryResult,
-};
-use crate::hook_config::{HookConfig, TargetError};
+use crate::delivery::TryResult;
+use crate::hook_config::HookConfig;
 use crate::kazoo_events;
-use crate::registry::{PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON};
+use crate::registry::{PendingDelivery, Webhook, AUTO_DISABLE_REASON};
 
 mod breaker;
+mod context;
+mod decision;
 mod queue;
 
 use breaker::Breaker;
 pub use breaker::BREAKER_FAILURES;
+pub use context::{DeliveryContext, DeliverySettings};
+use decision::{decide, AutoDisable};
 use queue::{Queue, Timer};
-
-/// Delivery settings from the daemon's configuration.
-#[derive(Debug, Clone)]
-pub struct DeliverySettings {
-    pub retry_base: Duration,
-    pub request_timeout: Duration,
-    pub failure_threshold: u32,
-    pub failure_window: Duration,
-    pub max_in_flight_per_hook: usize,
-    /// Tries in flight across all webhooks: more only adds contention on 2 cores.
-    pub max_in_flight_total: usize,
-    pub max_response_body: usize,
-    pub allow_private_targets: bool,
-}
-
-impl DeliverySettings {
-    /// The retry policy these settings give every hook.
-    pub fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy::new(self.retry_base)
-    }
-}
-
-/// What every webhook actor shares.
-pub struct DeliveryContext {
-    pub client: reqwest::Client,
-    pub log: EventLog,
-    pub registry: Arc<RwLock<Registry>>,
-    pub settings: DeliverySettings,
-    /// Permits for tries in flight across all webhooks.
-    tries: tokio::sync::Semaphore,
-}
-
-impl DeliveryContext {
-    pub fn new(
-        client: reqwest::Client,
-        log: EventLog,
-        registry: Arc<RwLock<Registry>>,
-        settings: DeliverySettings,
-    ) -> Self {
-        let permits = settings
-            .max_in_flight_total
-            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
-        DeliveryContext {
-            client,
-            log,
-            registry,
-            settings,
-            tries: tokio::sync::Semaphore::new(permits),
-        }
-    }
-}
 
 /// Messages of a webhook actor.
 #[derive(Debug)]
@@ -127,11 +82,11 @@ pub struct WebhookState {
     hook: Arc<HookConfig>,
     ctx: Arc<DeliveryContext>,
     queue: Queue,
-    failures: VecDeque<u64>,
     breaker: Breaker,
     records: PendingRecords,
-    /// Set when this actor disabled the hook: nothing more starts.
-    disabled: bool,
+    /// Failure times and whether the hook is disabled (by hand, or by this actor:
+    /// then nothing more starts).
+    auto_disable: AutoDisable,
     /// The registry's last applied sequence when the pending deliveries were loaded:
     /// a `Deliver` for an event at or below it was already known then (pending, or
     /// finished since), so it is not taken again.
@@ -182,10 +137,9 @@ impl Actor for WebhookActor {
             )),
             ctx: Arc::clone(&args.ctx),
             queue: Queue::default(),
-            failures: hook.recent_failures.clone(),
             breaker: Breaker::default(),
             records: PendingRecords::default(),
-            disabled: !hook.enabled(),
+            auto_disable: AutoDisable::new(hook.recent_failures.clone(), hook.enabled()),
             loaded_seq: registry.last_seq(),
             draining: false,
         };
@@ -226,8 +180,8 @@ impl Actor for WebhookActor {
                 state.hook = Arc::new(HookConfig::new(&hook, allow_private));
                 // A changed configuration (a fixed URI, a re-enable) is tried at once.
                 state.breaker = Breaker::default();
-                state.disabled = !hook.enabled();
-                state.failures = hook.recent_failures;
+                let enabled = hook.enabled();
+                state.auto_disable = AutoDisable::new(hook.recent_failures, enabled);
             }
             WebhookMsg::Due(seq) => {
                 let now = now_ms();
@@ -286,7 +240,7 @@ fn set_timer(myself: &ActorRef<WebhookMsg>, timer: Option<Timer>, now: u64) {
 
 /// Starts the deliveries that may start now, up to the in-flight bound.
 fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
-    if state.disabled {
+    if state.auto_disable.disabled() {
         return;
     }
     let configured = state.ctx.settings.max_in_flight_per_hook.max(1);
@@ -303,58 +257,12 @@ fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: Pend
     let hook = Arc::clone(&state.hook);
     let me = myself.clone();
     tokio::spawn(async move {
-        let result = try_once(&ctx, &hook, &delivery).await;
+        let result = ctx.try_delivery(&hook, &delivery).await;
         // The actor may have stopped meanwhile (hook disabled or deleted): then the
         // result has no one to act on it, and the registry still holds the delivery if
         // it is still owed.
         let _ = me.cast(WebhookMsg::TryDone { event_seq, result });
     });
-}
-
-/// One try: the request built from the hook's configuration and the event, sent once a
-/// global permit allows.
-async fn try_once(
-    ctx: &DeliveryContext,
-    hook: &HookConfig,
-    delivery: &PendingDelivery,
-) -> TryResult {
-    let url = match &hook.target {
-        Ok(url) => url.clone(),
-        Err(e) => return local_failure(e.to_string()),
-    };
-    let event = &delivery.event;
-    let payload = build_payload(
-        &event.payload,
-        &event.hook_event,
-        hook.custom_data.as_ref(),
-        hook.kind(),
-    );
-    let request = match build_request_to(url, hook.verb, hook.format, payload) {
-        Ok(r) => r,
-        Err(e) => return local_failure(TargetError::Malformed(e).to_string()),
-    };
-    let headers = DeliveryHeaders::new(
-        hook.id.as_str(),
-        hook.account_id.as_str(),
-        event.event_id.as_str(),
-    );
-    // Waits for a global permit: the semaphore is never closed, so this only fails if it
-    // were, and then the try goes ahead unthrottled.
-    let _permit = ctx.tries.acquire().await.ok();
-    send_try(
-        &ctx.client,
-        &request,
-        &headers,
-        ctx.settings.request_timeout,
-        ctx.settings.max_response_body,
-    )
-    .await
-}
-
-/// A try refused before any connection. It counts as a failed try (so a hook that can
-/// never be reached is eventually auto-disabled) and is retried like a transport error.
-fn local_failure(client_error: String) -> TryResult {
-    TryResult::no_answer(client_error, 0)
 }
 
 /// Decides what a finished try means, then logs it (and maybe the disable).
@@ -364,76 +272,41 @@ fn on_try_done(
     event_seq: u64,
     result: TryResult,
 ) {
-    let Some(delivery) = state.queue.tried(event_seq).cloned() else {
+    let Some(delivery) = state.queue.tried(event_seq) else {
         return;
     };
     let settings = &state.ctx.settings;
     let now = now_ms();
-    let tries_done = delivery.tries_done + 1;
-    let retries_left = RetryPolicy::retries_left(state.hook.retries, tries_done);
-    let success = result.outcome.is_success();
-    let next_try_at_ms = settings.retry_policy().next_try_at(
-        &result.outcome,
-        tries_done,
-        retries_left,
+    let decision = decide(
+        &state.hook,
+        delivery,
+        result,
         now,
+        settings,
+        &mut state.auto_disable,
         &mut rand::rng(),
     );
-    let reason = if success {
-        None
-    } else if result.client_error.is_some() {
-        Some("http client error".to_owned())
-    } else {
-        Some("bad response code".to_owned())
-    };
-    let attempt = Attempt {
-        event_seq,
-        event_id: delivery.event.event_id.clone(),
-        webhook_id: state.hook.id.clone(),
-        account_id: state.hook.account_id.clone(),
-        hook_event: delivery.event.hook_event.clone(),
-        uri: state.hook.uri().to_owned(),
-        method: state.hook.http_verb.clone(),
-        result: if success {
-            AttemptResult::Success
-        } else {
-            AttemptResult::Failure
-        },
-        reason,
-        client_error: result.client_error.clone(),
-        response_code: result.response_code,
-        response_body: result.response_body.clone(),
-        retries_left,
-        latency_ms: result.latency_ms,
-        next_try_at_ms,
-    };
-    let mut events = vec![Event::DeliveryAttempted(attempt)];
-    if let Some(pause) = state.breaker.record(success, now, settings.retry_base) {
+    if let Some(pause) = state
+        .breaker
+        .record(decision.success, now, settings.retry_base)
+    {
         tracing::debug!(webhook_id = %state.hook.id, failures = state.breaker.consecutive_failures(), ?pause, "webhook keeps failing; pausing its tries");
         myself.send_after(pause, || WebhookMsg::Resume);
     }
-    if !success {
-        state.failures.push_back(now);
-        let window_start = now.saturating_sub(millis(settings.failure_window));
-        while state.failures.front().is_some_and(|t| *t < window_start) {
-            state.failures.pop_front();
-        }
-        let threshold = usize::try_from(settings.failure_threshold).unwrap_or(usize::MAX);
-        if !state.disabled && state.failures.len() >= threshold {
-            state.disabled = true;
-            tracing::warn!(webhook_id = %state.hook.id, account_id = %state.hook.account_id, failures = state.failures.len(), "auto-disabling webhook");
-            events.push(Event::WebhookAutoDisabled {
-                account_id: state.hook.account_id.clone(),
-                webhook_id: state.hook.id.clone(),
-                reason: AUTO_DISABLE_REASON.to_owned(),
-            });
-            events.push(kazoo_events::webhook_disabled(&state.hook));
-        }
+    let mut events = vec![Event::DeliveryAttempted(decision.attempt)];
+    if decision.disables_hook {
+        tracing::warn!(webhook_id = %state.hook.id, account_id = %state.hook.account_id, failures = state.auto_disable.failures(), "auto-disabling webhook");
+        events.push(Event::WebhookAutoDisabled {
+            account_id: state.hook.account_id.clone(),
+            webhook_id: state.hook.id.clone(),
+            reason: AUTO_DISABLE_REASON.to_owned(),
+        });
+        events.push(kazoo_events::webhook_disabled(&state.hook));
     }
     state
         .records
         .waiting
-        .push((event_seq, next_try_at_ms, events));
+        .push((event_seq, decision.next_try_at_ms, events));
     flush_records(myself, state);
 }
 
