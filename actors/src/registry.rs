@@ -5,6 +5,12 @@
 //! function, so replaying a log always rebuilds exactly the state the daemon had. `apply`
 //! is total: a record that no longer fits the state (say, a webhook for an account deleted
 //! meanwhile) changes nothing rather than failing. This module does no I/O.
+//!
+//! The file runs past 500 lines because `apply` is one match over every event and the
+//! read accessors below it are the projection's whole API: split up, the one mutator
+//! would no longer read as one. Its serde layout is the snapshot format
+//! ([`snapshot`](crate::snapshot)); the wiring that feeds it from the log is
+//! [`projection`](crate::projection).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;

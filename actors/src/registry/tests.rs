@@ -1,4 +1,5 @@
-//! Given these records, when this record, then this state.
+//! Given these records, when this record, then this state. One file for all of
+//! `apply`'s cases (hence its length), so that together they read as its specification.
 
 use serde_json::json;
 
