@@ -97,6 +97,9 @@ pub struct HookChange {
     pub webhook: Webhook,
     /// Whether it still owes deliveries (an edit that keeps it enabled keeps them).
     pub owes_deliveries: bool,
+    /// Sequence of the record that made the change: a webhook actor that loaded its
+    /// hook from a registry at or past it already has this configuration (or a newer).
+    pub seq: u64,
 }
 
 /// One account of the tree.
@@ -407,6 +410,7 @@ impl Registry {
         Some(Effect::HookChanged(Box::new(HookChange {
             webhook,
             owes_deliveries,
+            seq: self.last_seq,
         })))
     }
 

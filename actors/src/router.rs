@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use eventlog::WebhookId;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use crate::registry::{Effect, Webhook};
+use crate::registry::{Effect, HookChange};
 use crate::webhook::{DeliveryContext, WebhookActor, WebhookArgs, WebhookMsg};
 
 /// How failed children are restarted.
@@ -161,7 +161,7 @@ impl Actor for Router {
                             let id = change.webhook.id.clone();
                             let was_given_up = fresh_start(state, &id);
                             let owed = was_given_up && change.owes_deliveries;
-                            hook_changed(state, change.webhook);
+                            hook_changed(state, change);
                             if owed {
                                 spawn_child(&myself, state, id).await;
                             }
@@ -268,11 +268,11 @@ fn fresh_start(state: &mut RouterState, id: &WebhookId) -> bool {
 }
 
 /// Hands the hook's actor its new configuration, or stops it when the hook is disabled.
-fn hook_changed(state: &mut RouterState, webhook: Webhook) {
-    let id = webhook.id.clone();
-    if webhook.enabled() {
+fn hook_changed(state: &mut RouterState, change: Box<HookChange>) {
+    let id = change.webhook.id.clone();
+    if change.webhook.enabled() {
         if let Some(child) = state.children.get(&id) {
-            let _ = child.cast(WebhookMsg::Reconfigure(Box::new(webhook)));
+            let _ = child.cast(WebhookMsg::Reconfigure(change));
         }
     } else {
         stop_child(state, &id);

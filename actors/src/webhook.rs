@@ -36,7 +36,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use crate::delivery::TryResult;
 use crate::hook_config::HookConfig;
 use crate::kazoo_events;
-use crate::registry::{PendingDelivery, Webhook, AUTO_DISABLE_REASON};
+use crate::registry::{HookChange, PendingDelivery, AUTO_DISABLE_REASON};
 
 mod breaker;
 mod context;
@@ -55,7 +55,7 @@ pub enum WebhookMsg {
     /// A new delivery for this hook.
     Deliver(PendingDelivery),
     /// The hook's configuration changed (it stays enabled): the webhook as it now is.
-    Reconfigure(Box<Webhook>),
+    Reconfigure(Box<HookChange>),
     /// A scheduled retry is due.
     Due(u64),
     /// The pause after consecutive failed tries is over (see [`BREAKER_FAILURES`]).
@@ -91,6 +91,9 @@ pub struct WebhookState {
     /// a `Deliver` for an event at or below it was already known then (pending, or
     /// finished since), so it is not taken again.
     loaded_seq: u64,
+    /// Sequence of the record that gave the configuration held (at first, the loaded
+    /// registry's): a change at or below it is older than what the actor has.
+    config_seq: u64,
     /// Shutting down: nothing new starts; the actor stops when idle.
     draining: bool,
 }
@@ -141,6 +144,7 @@ impl Actor for WebhookActor {
             records: PendingRecords::default(),
             auto_disable: AutoDisable::new(hook.recent_failures.clone(), hook.enabled()),
             loaded_seq: registry.last_seq(),
+            config_seq: registry.last_seq(),
             draining: false,
         };
         drop(registry);
@@ -175,7 +179,12 @@ impl Actor for WebhookActor {
                     set_timer(&myself, state.queue.insert(delivery, now), now);
                 }
             }
-            WebhookMsg::Reconfigure(hook) => {
+            // A change the registry already held when this actor loaded its hook (its
+            // effect was still on the way) would take the actor back to an older state.
+            WebhookMsg::Reconfigure(change) if change.seq <= state.config_seq => {}
+            WebhookMsg::Reconfigure(change) => {
+                state.config_seq = change.seq;
+                let hook = change.webhook;
                 let allow_private = state.ctx.settings.allow_private_targets;
                 state.hook = Arc::new(HookConfig::new(&hook, allow_private));
                 // A changed configuration (a fixed URI, a re-enable) is tried at once.

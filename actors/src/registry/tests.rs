@@ -55,6 +55,7 @@ fn changed(g: &Given, n: u8) -> Effect {
     Effect::HookChanged(Box::new(HookChange {
         webhook,
         owes_deliveries,
+        seq: g.registry.last_seq(),
     }))
 }
 
