@@ -215,7 +215,11 @@ impl Actor for WebhookActor {
             WebhookMsg::RecordFailed(event_seqs) => {
                 state.records.in_flight = false;
                 let now = now_ms();
-                let at = now + millis(state.ctx.settings.retry_base);
+                let at = state
+                    .ctx
+                    .settings
+                    .retry_policy()
+                    .unrecorded_try_again_at(now);
                 for event_seq in event_seqs {
                     set_timer(
                         &myself,

@@ -46,6 +46,12 @@ impl RetryPolicy {
         retries.saturating_add(1).saturating_sub(tries_done)
     }
 
+    /// When a try whose attempt record could not be written is made again, from `now`
+    /// (Unix ms): one base later. It does not count as a try.
+    pub fn unrecorded_try_again_at(&self, now: u64) -> u64 {
+        now.saturating_add(u64::try_from(self.base.as_millis()).unwrap_or(u64::MAX))
+    }
+
     /// When try number `tries_done` ended at `now` (Unix ms) with `outcome`: the time of
     /// the next try, or `None` when the delivery is finished (a success, a final
     /// failure, or no retry left).

@@ -113,6 +113,7 @@ fn a_hooks_retries_default_to_two_and_stop_at_four() {
     assert_eq!(RetryPolicy::retries_left(2, 1), 2);
     assert_eq!(RetryPolicy::retries_left(2, 3), 0);
     assert_eq!(RetryPolicy::retries_left(0, 5), 0);
+    assert_eq!(RetryPolicy::new(BASE).unrecorded_try_again_at(1_000), 1_500);
 }
 
 #[test]
