@@ -1,7 +1,8 @@
 //! What every webhook actor shares: the daemon's delivery settings, the HTTP client, the
 //! log and the registry, and the global bound on tries in flight; and how one try is
 //! made with them ([`DeliveryContext::try_delivery`]: request built from the hook's
-//! configuration, a permit, one send).
+//! configuration, a permit, one send). Must not: decide what a try means or schedule
+//! anything (that is `decision` and the actor shell).
 
 use std::sync::Arc;
 use std::time::Duration;
