@@ -20,11 +20,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::{Registry, RouterMsg};
+use actors::{Projection, Registry, RestartPolicy, RouterMsg};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use eventlog::{AccountId, Event, EventLog, Record};
 use parking_lot::RwLock;
-use piston_webhooks::Projection;
 use ractor::ActorRef;
 use serde_json::{json, Value};
 
@@ -122,8 +121,8 @@ impl Stack {
     async fn start(receiver: &Receiver) -> Stack {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = serve_config(dir.path(), MASTER_KEY);
-        // Wired as the daemon is (src/lib.rs): the log's commit hook feeds the registry
-        // and, once it runs, the router.
+        // Wired as the daemon is (actors::Projection): the log's commit hook feeds the
+        // registry and, once it runs, the router.
         let projection = Projection::new();
         let log = projection
             .open_log(&dir.path().join("eventlog"))
@@ -143,10 +142,10 @@ impl Stack {
         }
         log.append(setup).await.expect("setup records");
         let router = projection
-            .start_router(&config, &log)
+            .start_router(&log, config.delivery_settings(), RestartPolicy::default())
             .await
             .expect("start the router");
-        let registry = Arc::clone(&projection.registry);
+        let registry = Arc::clone(projection.registry());
         Stack {
             log,
             registry,

@@ -4,19 +4,22 @@
 //!
 //! Both run on a timer in one task that never holds the registry lock for long: a
 //! snapshot clones the registry under a read lock and encodes the clone elsewhere;
-//! pruning runs on a blocking thread.
+//! pruning runs on a blocking thread. The snapshot format
+//! ([`actors::snapshot`]) and the rule of what may be forgotten
+//! ([`actors::retention`]) live beside the registry; this module decides when.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{Event, EventLog, LogError, PruneSummary};
+use eventlog::{EventLog, LogError, PruneSummary};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
-use actors::Registry;
+use actors::retention::RetentionRule;
+use actors::{snapshot, Registry};
 
-use crate::{clock, snapshot};
+use crate::clock;
 
 /// When housekeeping acts.
 #[derive(Debug, Clone)]
@@ -134,22 +137,11 @@ impl Housekeeping {
         } else {
             self.snapshot().await?
         };
-        let pending = self.registry.read().pending_event_seqs();
+        let rule = RetentionRule::new(self.registry.read().pending_event_seqs(), cutoff_ms);
         let log = self.log.clone();
-        let summary: PruneSummary = tokio::task::spawn_blocking(move || {
-            log.prune(cut, |record| match &record.event {
-                // An event still owed to a webhook stays until it is delivered.
-                Event::EventAccepted { .. } => !pending.contains(&record.seq),
-                Event::DeliveryAttempted(_) => true,
-                Event::TokenIssued {
-                    expires_at,
-                    expires_at_ms,
-                    ..
-                } => eventlog::token_expiry_ms(*expires_at, *expires_at_ms) < cutoff_ms,
-                _ => false,
-            })
-        })
-        .await??;
+        let summary: PruneSummary =
+            tokio::task::spawn_blocking(move || log.prune(cut, |record| rule.may_forget(record)))
+                .await??;
         tracing::info!(
             cut_seq = cut,
             removed = summary.removed,

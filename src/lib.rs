@@ -1,21 +1,22 @@
 //! Piston Webhooks: the daemon.
 //!
 //! [`Daemon::start`] opens the event log, rebuilds the registry by replaying it through
-//! the same `apply` that live changes use, and makes sure the master account exists;
-//! only then does [`Daemon::serve`] take a listener, so the API never answers from a
-//! half-replayed state.
+//! the same `apply` that live changes use ([`actors::Projection`] wires both), and makes
+//! sure the master account exists; only then does [`Daemon::serve`] take a listener, so
+//! the API never answers from a half-replayed state. Serving ends with the shutdown
+//! choreography, step by step. This file is start, serve and shutdown only.
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use eventlog::{AccountId, Event, EventLog, LogError};
 use parking_lot::RwLock;
-use ractor::{Actor, ActorRef};
+use ractor::ActorRef;
 use tokio::net::TcpListener;
 
-use actors::{DeliveryContext, Registry, RestartPolicy, Router, RouterArgs, RouterMsg};
+use actors::{Projection, ProjectionError, Registry, RestartPolicy, RouterMsg};
 
 pub mod amqp;
 pub mod api;
@@ -28,7 +29,6 @@ pub mod http_server;
 pub mod ingest;
 mod kazoo_errors;
 pub mod process_limits;
-pub mod snapshot;
 pub mod telemetry;
 pub mod version;
 
@@ -45,87 +45,13 @@ pub enum DaemonError {
     Config(#[from] config::ConfigError),
     #[error("event log: {0}")]
     Log(#[from] LogError),
-    #[error("cannot start the router: {0}")]
-    Router(String),
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(#[from] reqwest::Error),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
     #[error("{context}: {source}")]
     Io {
         context: String,
         source: std::io::Error,
     },
-}
-
-/// The registry and the router that the event log's commit hook feeds: every committed
-/// record is applied to the registry, in log order, and its effects go to the router
-/// once one runs (during replay and bootstrap there is none, and the router starts from
-/// the registry anyway). The daemon and the fan-out bench wire themselves with it.
-pub struct Projection {
-    pub registry: Arc<RwLock<Registry>>,
-    router: Arc<OnceLock<ActorRef<RouterMsg>>>,
-}
-
-impl Default for Projection {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Projection {
-    /// An empty registry, no router yet.
-    pub fn new() -> Projection {
-        Projection {
-            registry: Arc::new(RwLock::new(Registry::new())),
-            router: Arc::new(OnceLock::new()),
-        }
-    }
-
-    /// Opens the event log in `dir` as the daemon does: with this projection's commit
-    /// hook and the disk indexes of [`actors::index::indexer`].
-    pub fn open_log(&self, dir: &Path) -> Result<EventLog, LogError> {
-        let registry = Arc::clone(&self.registry);
-        let router = Arc::clone(&self.router);
-        let on_commit: eventlog::CommitHook = Arc::new(move |record: &eventlog::Record| {
-            let effects = registry.write().apply(record);
-            if !effects.is_empty() {
-                if let Some(router) = router.get() {
-                    let _ = router.cast(RouterMsg::Effects(effects));
-                }
-            }
-        });
-        EventLog::open_with(
-            dir,
-            eventlog::OpenOptions {
-                on_commit: Some(on_commit),
-                indexer: Some(actors::index::indexer()),
-                indexer_version: actors::index::INDEXER_VERSION,
-            },
-        )
-    }
-
-    /// Starts the router (which resumes the registry's pending deliveries) with the
-    /// delivery settings of `config`, and hands it the effects of later commits.
-    pub async fn start_router(
-        &self,
-        config: &ServeConfig,
-        log: &EventLog,
-    ) -> Result<ActorRef<RouterMsg>, DaemonError> {
-        let ctx = Arc::new(DeliveryContext::new(
-            actors::client::build_client(config.allow_private_targets)?,
-            log.clone(),
-            Arc::clone(&self.registry),
-            config.delivery_settings(),
-        ));
-        let args = RouterArgs {
-            ctx,
-            policy: RestartPolicy::default(),
-        };
-        let (router, _handle) = Actor::spawn(None, Router, args)
-            .await
-            .map_err(|e| DaemonError::Router(e.to_string()))?;
-        let _ = self.router.set(router.clone());
-        Ok(router)
-    }
 }
 
 /// A started daemon: log open, state replayed, not yet serving.
@@ -149,20 +75,20 @@ impl Daemon {
             source,
         })?;
         let projection = Projection::new();
-        let registry = Arc::clone(&projection.registry);
+        let registry = Arc::clone(projection.registry());
         let log = projection.open_log(&config.data_dir.join("eventlog"))?;
-        let snapshot_seq = load_snapshot(&log, &registry);
-        let replayed = replay(&log, &registry, snapshot_seq + 1)?;
-        tracing::info!(snapshot_seq, records = replayed, "event log replayed");
+        let restored = projection.restore(&log)?;
         bootstrap_master(&config, &log, &registry).await?;
-        let router = projection.start_router(&config, &log).await?;
+        let router = projection
+            .start_router(&log, config.delivery_settings(), RestartPolicy::default())
+            .await?;
         Ok(Daemon {
             config,
             log,
             registry,
             router,
-            snapshot_seq,
-            replayed_records: replayed,
+            snapshot_seq: restored.snapshot_seq,
+            replayed_records: restored.replayed_records,
         })
     }
 
@@ -289,80 +215,6 @@ fn api_runtime() -> Result<tokio::runtime::Runtime, DaemonError> {
             context: "starting the API runtime".into(),
             source,
         })
-}
-
-/// Replays the log from `from_seq` through `Registry::apply`. Reading, verifying and
-/// decoding records runs on its own thread, a bounded queue ahead of the apply loop, so
-/// a start uses both cores. Returns how many records were applied.
-fn replay(log: &EventLog, registry: &RwLock<Registry>, from_seq: u64) -> Result<u64, DaemonError> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<eventlog::Record, LogError>>(4096);
-    let reader_log = log.clone();
-    let reader = std::thread::Builder::new()
-        .name("replay-reader".into())
-        .spawn(move || {
-            for record in reader_log.iter_from(from_seq) {
-                let failed = record.is_err();
-                if tx.send(record).is_err() || failed {
-                    break;
-                }
-            }
-        })
-        .map_err(|source| DaemonError::Io {
-            context: "starting the replay reader".into(),
-            source,
-        })?;
-    let mut state = registry.write();
-    let mut applied = 0u64;
-    let mut outcome = Ok(());
-    for record in rx {
-        match record {
-            Ok(record) => {
-                state.apply(&record);
-                applied += 1;
-            }
-            Err(e) => {
-                outcome = Err(e);
-                break;
-            }
-        }
-    }
-    drop(state);
-    // The reader ends once its records are consumed or the channel closes.
-    let _ = reader.join();
-    outcome?;
-    Ok(applied)
-}
-
-/// Loads the newest usable snapshot into `registry`; returns its sequence (0: none, or
-/// unusable, so the whole log is replayed).
-fn load_snapshot(log: &EventLog, registry: &RwLock<Registry>) -> u64 {
-    let snapshot = match log.load_snapshot() {
-        Ok(Some(s)) => s,
-        Ok(None) => return 0,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read snapshots; replaying the whole log");
-            return 0;
-        }
-    };
-    match snapshot::decode(&snapshot.bytes) {
-        Ok(state) if state.last_seq() == snapshot.seq => {
-            *registry.write() = state;
-            tracing::info!(seq = snapshot.seq, "snapshot loaded");
-            snapshot.seq
-        }
-        Ok(state) => {
-            tracing::warn!(
-                seq = snapshot.seq,
-                state_seq = state.last_seq(),
-                "snapshot does not match its sequence; replaying the whole log"
-            );
-            0
-        }
-        Err(e) => {
-            tracing::warn!(seq = snapshot.seq, error = %e, "unusable snapshot; replaying the whole log");
-            0
-        }
-    }
 }
 
 /// Creates the master account on first start, or rotates its key to the one given.

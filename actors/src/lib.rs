@@ -1,22 +1,32 @@
 //! State, matching, routing and delivery of Piston Webhooks.
 //!
-//! Owns: the projection rebuilt from the log ([`registry`]), matching ([`matching`]), the
-//! URI guard, the delivery stages ([`delivery`], [`form`]) and the actors that run them
-//! ([`router`], [`webhook`]). Must not: know axum, the Crossbar envelope or tokens.
+//! Owns: the projection rebuilt from the log ([`registry`], its [`snapshot`] format, and
+//! the wiring that feeds it and the router from the log, [`projection`]), what the log
+//! indexes and may forget ([`index`], [`retention`]), matching ([`matching`]), the URI
+//! guard, a hook's typed delivery configuration ([`hook_config`]), the delivery stages
+//! ([`delivery`], [`form`]), the actors that run them ([`router`], [`webhook`]) and the
+//! events the daemon publishes itself ([`kazoo_events`]). Must not: know axum, the Crossbar envelope or tokens.
 
 pub mod client;
 pub mod delivery;
 pub mod fair;
 pub mod form;
+pub mod hook_config;
 pub mod index;
+pub mod kazoo_events;
 pub mod matching;
+pub mod projection;
 pub mod registry;
+pub mod retention;
 pub mod router;
+pub mod snapshot;
 pub mod uri_guard;
 pub mod webhook;
 
+pub use projection::{Projection, ProjectionError, Restored};
 pub use registry::{
-    AcceptedEvent, Account, Effect, PendingDelivery, Registry, Webhook, AUTO_DISABLE_REASON,
+    AcceptedEvent, Account, Effect, HookChange, PendingDelivery, Registry, Webhook,
+    AUTO_DISABLE_REASON,
 };
 pub use router::{RestartPolicy, Router, RouterArgs, RouterMsg};
 pub use webhook::{DeliveryContext, DeliverySettings, WebhookActor, WebhookMsg};

@@ -5,6 +5,12 @@
 //! function, so replaying a log always rebuilds exactly the state the daemon had. `apply`
 //! is total: a record that no longer fits the state (say, a webhook for an account deleted
 //! meanwhile) changes nothing rather than failing. This module does no I/O.
+//!
+//! The file runs past 500 lines because `apply` is one match over every event and the
+//! read accessors below it are the projection's whole API: split up, the one mutator
+//! would no longer read as one. Its serde layout is the snapshot format
+//! ([`snapshot`](crate::snapshot)); the wiring that feeds it from the log is
+//! [`projection`](crate::projection).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -70,14 +76,30 @@ pub struct PendingDelivery {
     pub next_try_at_ms: u64,
 }
 
-/// What a change means for the running actors. Replay ignores effects: after replay the
-/// router starts from the registry itself.
+/// What a change means for the running actors. Each effect carries what changed, so
+/// its receivers (the router, a webhook actor) act on it without reading the registry
+/// back. Replay ignores effects: after replay the router starts from the registry itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// A new delivery to start.
     Deliver(PendingDelivery),
-    /// A webhook was created, changed, disabled or removed.
-    HookChanged(WebhookId),
+    /// A webhook was created or its configuration changed (edited, disabled, enabled,
+    /// auto-disabled, re-enabled).
+    HookChanged(Box<HookChange>),
+    /// A webhook was deleted, alone or with its account; what it was owed is dropped.
+    HookRemoved(WebhookId),
+}
+
+/// A webhook as a change left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookChange {
+    /// The webhook after the change: configuration, enabled, failure times.
+    pub webhook: Webhook,
+    /// Whether it still owes deliveries (an edit that keeps it enabled keeps them).
+    pub owes_deliveries: bool,
+    /// Sequence of the record that made the change: a webhook actor that loaded its
+    /// hook from a registry at or past it already has this configuration (or a newer).
+    pub seq: u64,
 }
 
 /// One account of the tree.
@@ -228,7 +250,7 @@ impl Registry {
             }
             Event::AccountDeleted { account_id } => {
                 for id in self.delete_account(account_id) {
-                    effects.push(Effect::HookChanged(id));
+                    effects.push(Effect::HookRemoved(id));
                 }
             }
             Event::ApiKeyChanged {
@@ -282,7 +304,7 @@ impl Registry {
                         .entry(account_id.clone())
                         .or_default()
                         .insert(webhook_id.clone());
-                    effects.push(Effect::HookChanged(webhook_id.clone()));
+                    effects.extend(self.hook_changed(webhook_id));
                 }
             }
             Event::WebhookUpdated {
@@ -305,7 +327,7 @@ impl Registry {
                         if !enabled {
                             self.drop_pending(webhook_id);
                         }
-                        effects.push(Effect::HookChanged(webhook_id.clone()));
+                        effects.extend(self.hook_changed(webhook_id));
                     }
                 }
             }
@@ -315,7 +337,7 @@ impl Registry {
             } => {
                 if self.webhooks.get(webhook_id).map(|h| &h.account_id) == Some(account_id) {
                     self.remove_webhook(webhook_id);
-                    effects.push(Effect::HookChanged(webhook_id.clone()));
+                    effects.push(Effect::HookRemoved(webhook_id.clone()));
                 }
             }
             Event::WebhooksReenabled { webhook_ids } => {
@@ -325,7 +347,7 @@ impl Registry {
                         hook.disable_reason = None;
                         hook.recent_failures.clear();
                         hook.modified_ms = now;
-                        effects.push(Effect::HookChanged(id.clone()));
+                        effects.extend(self.hook_changed(id));
                     }
                 }
             }
@@ -383,7 +405,7 @@ impl Registry {
                         hook.recent_failures.clear();
                         hook.modified_ms = now;
                         self.drop_pending(webhook_id);
-                        effects.push(Effect::HookChanged(webhook_id.clone()));
+                        effects.extend(self.hook_changed(webhook_id));
                     }
                 }
             }
@@ -392,6 +414,17 @@ impl Registry {
             Event::LogPruned { .. } => {}
         }
         effects
+    }
+
+    /// The effect of a change to an existing webhook: the webhook as it now is.
+    fn hook_changed(&self, id: &WebhookId) -> Option<Effect> {
+        let webhook = self.webhooks.get(id)?.clone();
+        let owes_deliveries = self.pending.range(pending_range(id)).next().is_some();
+        Some(Effect::HookChanged(Box::new(HookChange {
+            webhook,
+            owes_deliveries,
+            seq: self.last_seq,
+        })))
     }
 
     fn record_attempt(&mut self, now: u64, attempt: &Attempt) {

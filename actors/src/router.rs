@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use eventlog::WebhookId;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use crate::registry::Effect;
+use crate::registry::{Effect, HookChange};
 use crate::webhook::{DeliveryContext, WebhookActor, WebhookArgs, WebhookMsg};
 
 /// How failed children are restarted.
@@ -157,19 +157,18 @@ impl Actor for Router {
                                 None => spawn_child(&myself, state, id).await,
                             }
                         }
-                        Effect::HookChanged(id) => {
-                            // A changed configuration gets a fresh start: restart history
-                            // forgotten, and deliveries held while given up resumed.
-                            let was_given_up = state.given_up.remove(&id);
-                            if was_given_up {
-                                state.restarts.remove(&id);
-                            }
-                            hook_changed(state, &id);
-                            let owed = was_given_up
-                                && !state.ctx.registry.read().pending_for(&id).is_empty();
+                        Effect::HookChanged(change) => {
+                            let id = change.webhook.id.clone();
+                            let was_given_up = fresh_start(state, &id);
+                            let owed = was_given_up && change.owes_deliveries;
+                            hook_changed(state, change);
                             if owed {
                                 spawn_child(&myself, state, id).await;
                             }
+                        }
+                        Effect::HookRemoved(id) => {
+                            fresh_start(state, &id);
+                            stop_child(state, &id);
                         }
                     }
                 }
@@ -258,21 +257,33 @@ fn answer_drain_when_idle(state: &mut RouterState) {
     }
 }
 
-/// Reconfigures the hook's actor, or stops it when the hook is gone or disabled.
-fn hook_changed(state: &mut RouterState, id: &WebhookId) {
-    let enabled = state
-        .ctx
-        .registry
-        .read()
-        .webhook(id)
-        .is_some_and(|h| h.enabled());
-    if let Some(child) = state.children.get(id) {
-        if enabled {
-            let _ = child.cast(WebhookMsg::Reconfigure);
-        } else {
-            child.stop(Some("webhook disabled or deleted".to_owned()));
-            forget_child(state, id);
+/// A changed configuration gets a fresh start: restart history forgotten if the router
+/// had given up on the hook (its held deliveries may resume). Returns whether it had.
+fn fresh_start(state: &mut RouterState, id: &WebhookId) -> bool {
+    let was_given_up = state.given_up.remove(id);
+    if was_given_up {
+        state.restarts.remove(id);
+    }
+    was_given_up
+}
+
+/// Hands the hook's actor its new configuration, or stops it when the hook is disabled.
+fn hook_changed(state: &mut RouterState, change: Box<HookChange>) {
+    let id = change.webhook.id.clone();
+    if change.webhook.enabled() {
+        if let Some(child) = state.children.get(&id) {
+            let _ = child.cast(WebhookMsg::Reconfigure(change));
         }
+    } else {
+        stop_child(state, &id);
+    }
+}
+
+/// Stops the hook's actor, if one runs (the hook was disabled or deleted).
+fn stop_child(state: &mut RouterState, id: &WebhookId) {
+    if let Some(child) = state.children.get(id) {
+        child.stop(Some("webhook disabled or deleted".to_owned()));
+        forget_child(state, id);
     }
 }
 

@@ -1,14 +1,23 @@
-//! The SSRF guard: which webhook URIs and addresses may be contacted.
+//! The SSRF guard: which webhook URIs and addresses may be contacted. The one home of
+//! that rule; it is applied in three places, each with what it can see:
 //!
-//! A URI must be `http` or `https` with a host. Unless private targets are allowed, its
-//! host must not be `localhost` (or `*.localhost`) nor a literal loopback, private,
-//! link-local, shared (CGNAT), unspecified, broadcast or documentation address. Kazoo
-//! only refuses `localhost`, `127.0.0.1` and `0.0.0.0`; see INTERFACE.md section 7.
-//! [`is_forbidden_ip`] is also what the delivery path checks on the address it actually
-//! connects to.
+//! - [`check_uri`], when the API stores a hook: the URI must be `http` or `https` with a
+//!   host and, unless private targets are allowed, its host must not be `localhost` (or
+//!   `*.localhost`) nor a literal forbidden address;
+//! - [`literal_host_is_forbidden`], when a webhook actor reads a hook's URI: a literal IP
+//!   host skips DNS, so the resolver cannot see it;
+//! - [`GuardedResolver`], on every connection of the delivery client: a name that
+//!   resolves only to forbidden addresses is never contacted (nor are the forbidden
+//!   addresses among its others).
+//!
+//! Forbidden ([`is_forbidden_ip`]): loopback, private, link-local, shared (CGNAT),
+//! unspecified, broadcast, documentation, benchmarking, multicast and reserved
+//! addresses. Kazoo only refuses `localhost`, `127.0.0.1` and `0.0.0.0`; see
+//! INTERFACE.md section 7.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
 /// Why a URI is refused.
@@ -37,13 +46,27 @@ pub fn check_uri(uri: &str, allow_private: bool) -> Result<Url, UriError> {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             name == "localhost" || name.ends_with(".localhost")
         }
-        Host::Ipv4(ip) => is_forbidden_ip(IpAddr::V4(ip)),
-        Host::Ipv6(ip) => is_forbidden_ip(IpAddr::V6(ip)),
+        literal => literal_ip_is_forbidden(&literal),
     };
     if forbidden {
         Err(UriError::Refused)
     } else {
         Ok(url)
+    }
+}
+
+/// Whether `url`'s host is a literal IP address a webhook must not reach (names are
+/// left to [`GuardedResolver`]). Checked when private targets are not allowed.
+pub fn literal_host_is_forbidden(url: &Url) -> bool {
+    url.host()
+        .is_some_and(|host| literal_ip_is_forbidden(&host))
+}
+
+fn literal_ip_is_forbidden(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(_) => false,
+        Host::Ipv4(ip) => is_forbidden_ip(IpAddr::V4(*ip)),
+        Host::Ipv6(ip) => is_forbidden_ip(IpAddr::V6(*ip)),
     }
 }
 
@@ -82,6 +105,54 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80 // link-local
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+}
+
+/// The delivery client's DNS resolver: the system resolver, then the guard on every
+/// address found, so a name that resolves to a forbidden address is never contacted.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver {
+    allow_private: bool,
+}
+
+/// Why a name was not resolved to a usable address.
+#[derive(Debug, thiserror::Error)]
+enum GuardError {
+    #[error("{0} resolves only to private or local addresses, refused")]
+    Private(String),
+    #[error("{0} has no address")]
+    NoAddress(String),
+}
+
+impl GuardedResolver {
+    /// A resolver that drops forbidden addresses, unless private targets are allowed.
+    pub fn new(allow_private: bool) -> Self {
+        GuardedResolver { allow_private }
+    }
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
+                .collect();
+            if found.is_empty() {
+                return Err(Box::new(GuardError::NoAddress(host)) as _);
+            }
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| allow_private || !is_forbidden_ip(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(Box::new(GuardError::Private(host)) as _);
+            }
+            let addrs: Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 #[cfg(test)]

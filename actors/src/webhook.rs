@@ -20,74 +20,42 @@
 //! - **Auto-disable**: `failure_threshold` failed tries within `failure_window` disable
 //!   the hook (`WebhookAutoDisabled`) and publish a `webhook_disabled` notification event
 //!   in the same log batch as the attempt that crossed the threshold.
+//!
+//! This file is the actor shell: messages, state, and handlers that connect pure parts
+//! to the mailbox, tasks and timers. The parts: `queue` (which deliveries may start, and
+//! the timers to set), `breaker` (the pause after failures in a row), `decision` (what a
+//! finished try means: attempt record, retry time, auto-disable) and `context` (what
+//! every actor shares, and how one try is made with it).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{now_ms, AccountId, Attempt, AttemptResult, Event, EventId, EventLog, WebhookId};
-use parking_lot::RwLock;
+use eventlog::{now_ms, Event, WebhookId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::{json, Map, Value};
 
-use crate::delivery::{
-    build_payload, build_request_to, parse_target, send_try, BodyFormat, DeliveryError,
-    DeliveryHeaders, HttpVerb, TryResult,
-};
-use crate::registry::{PendingDelivery, Registry, AUTO_DISABLE_REASON};
-use crate::uri_guard::is_forbidden_ip;
+use crate::delivery::TryResult;
+use crate::hook_config::HookConfig;
+use crate::kazoo_events;
+use crate::registry::{HookChange, PendingDelivery, AUTO_DISABLE_REASON};
 
-/// Delivery settings from the daemon's configuration.
-#[derive(Debug, Clone)]
-pub struct DeliverySettings {
-    pub retry_base: Duration,
-    pub request_timeout: Duration,
-    pub failure_threshold: u32,
-    pub failure_window: Duration,
-    pub max_in_flight_per_hook: usize,
-    /// Tries in flight across all webhooks: more only adds contention on 2 cores.
-    pub max_in_flight_total: usize,
-    pub max_response_body: usize,
-    pub allow_private_targets: bool,
-}
+mod breaker;
+mod context;
+mod decision;
+mod queue;
 
-/// What every webhook actor shares.
-pub struct DeliveryContext {
-    pub client: reqwest::Client,
-    pub log: EventLog,
-    pub registry: Arc<RwLock<Registry>>,
-    pub settings: DeliverySettings,
-    /// Permits for tries in flight across all webhooks.
-    tries: tokio::sync::Semaphore,
-}
-
-impl DeliveryContext {
-    pub fn new(
-        client: reqwest::Client,
-        log: EventLog,
-        registry: Arc<RwLock<Registry>>,
-        settings: DeliverySettings,
-    ) -> Self {
-        let permits = settings
-            .max_in_flight_total
-            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
-        DeliveryContext {
-            client,
-            log,
-            registry,
-            settings,
-            tries: tokio::sync::Semaphore::new(permits),
-        }
-    }
-}
+use breaker::Breaker;
+pub use breaker::BREAKER_FAILURES;
+pub use context::{DeliveryContext, DeliverySettings};
+use decision::{decide, AutoDisable};
+use queue::{Queue, Timer};
 
 /// Messages of a webhook actor.
 #[derive(Debug)]
 pub enum WebhookMsg {
     /// A new delivery for this hook.
     Deliver(PendingDelivery),
-    /// The hook's configuration changed: read it again from the registry.
-    Reconfigure,
+    /// The hook's configuration changed (it stays enabled): the webhook as it now is.
+    Reconfigure(Box<HookChange>),
     /// A scheduled retry is due.
     Due(u64),
     /// The pause after consecutive failed tries is over (see [`BREAKER_FAILURES`]).
@@ -107,202 +75,25 @@ pub enum WebhookMsg {
     InjectFault(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Behind an earlier delivery of the same call, or not looked at yet.
-    Waiting,
-    /// May start now: in `Queue::ready`.
-    Ready,
-    /// A timer will send `Due` at `next_try_at_ms`.
-    Scheduled,
-    InFlight,
-    /// Tried; waiting for the attempt record to be durable.
-    Recording,
-}
-
-#[derive(Debug)]
-struct Job {
-    delivery: PendingDelivery,
-    phase: Phase,
-    /// Its event's ordering key (see `AcceptedEvent::ordering_key`).
-    key: Option<String>,
-}
-
-/// The deliveries an actor owes, organised so each step costs O(log n) whatever the
-/// backlog: every call's deliveries in sequence order (only the first may run), and the
-/// set of deliveries that may start now.
-#[derive(Debug, Default)]
-struct Queue {
-    jobs: BTreeMap<u64, Job>,
-    calls: HashMap<String, VecDeque<u64>>,
-    ready: BTreeSet<u64>,
-    in_flight: usize,
-    recording: usize,
-}
-
-impl Queue {
-    /// Takes a delivery (once: a known sequence is ignored).
-    fn insert(&mut self, myself: &ActorRef<WebhookMsg>, delivery: PendingDelivery) {
-        let seq = delivery.event.seq;
-        if self.jobs.contains_key(&seq) {
-            return;
-        }
-        let key = delivery.event.ordering_key();
-        self.jobs.insert(
-            seq,
-            Job {
-                delivery,
-                phase: Phase::Waiting,
-                key: key.clone(),
-            },
-        );
-        let Some(call) = key else {
-            self.consider(myself, seq);
-            return;
-        };
-        let queue = self.calls.entry(call).or_default();
-        // Deliveries arrive in sequence order; keep the order even if one does not.
-        let at = queue.partition_point(|s| *s < seq);
-        queue.insert(at, seq);
-        if at == 0 {
-            if let Some(&displaced) = queue.get(1) {
-                // A new head: the old one waits again, unless it already started.
-                if let Some(job) = self.jobs.get_mut(&displaced) {
-                    if matches!(job.phase, Phase::Ready | Phase::Scheduled) {
-                        job.phase = Phase::Waiting;
-                        self.ready.remove(&displaced);
-                    }
-                }
-            }
-            self.consider(myself, seq);
-        }
-    }
-
-    /// A delivery that may go next: ready now, or a timer for when it is due.
-    fn consider(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
-        let Some(job) = self.jobs.get_mut(&seq) else {
-            return;
-        };
-        if job.phase != Phase::Waiting {
-            return;
-        }
-        let now = now_ms();
-        if job.delivery.next_try_at_ms <= now {
-            job.phase = Phase::Ready;
-            self.ready.insert(seq);
-        } else {
-            job.phase = Phase::Scheduled;
-            let wait = Duration::from_millis(job.delivery.next_try_at_ms - now);
-            myself.send_after(wait, move || WebhookMsg::Due(seq));
-        }
-    }
-
-    /// A timer fired.
-    fn due(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
-        if let Some(job) = self.jobs.get_mut(&seq) {
-            if job.phase == Phase::Scheduled {
-                job.phase = Phase::Waiting;
-                self.consider(myself, seq);
-            }
-        }
-    }
-
-    /// The next delivery to start, if the bound allows.
-    fn next_to_start(&mut self, max_in_flight: usize) -> Option<PendingDelivery> {
-        if self.in_flight >= max_in_flight {
-            return None;
-        }
-        let seq = self.ready.pop_first()?;
-        let job = self.jobs.get_mut(&seq)?;
-        job.phase = Phase::InFlight;
-        self.in_flight += 1;
-        Some(job.delivery.clone())
-    }
-
-    /// A try came back; its record is being written.
-    fn tried(&mut self, seq: u64) -> Option<&PendingDelivery> {
-        let job = self.jobs.get_mut(&seq)?;
-        if job.phase == Phase::InFlight {
-            self.in_flight = self.in_flight.saturating_sub(1);
-        }
-        job.phase = Phase::Recording;
-        self.recording += 1;
-        Some(&job.delivery)
-    }
-
-    /// The try's record is durable: the delivery waits for its retry at `next_try_at_ms`.
-    fn retry_at(
-        &mut self,
-        myself: &ActorRef<WebhookMsg>,
-        seq: u64,
-        next_try_at_ms: u64,
-        counted: bool,
-    ) {
-        if let Some(job) = self.jobs.get_mut(&seq) {
-            if job.phase == Phase::Recording {
-                self.recording = self.recording.saturating_sub(1);
-            }
-            if counted {
-                job.delivery.tries_done += 1;
-            }
-            job.delivery.next_try_at_ms = next_try_at_ms;
-            job.phase = Phase::Waiting;
-            self.consider(myself, seq);
-        }
-    }
-
-    /// The delivery is finished: the next one of its call may go.
-    fn finish(&mut self, myself: &ActorRef<WebhookMsg>, seq: u64) {
-        let Some(job) = self.jobs.remove(&seq) else {
-            return;
-        };
-        match job.phase {
-            Phase::Recording => self.recording = self.recording.saturating_sub(1),
-            Phase::InFlight => self.in_flight = self.in_flight.saturating_sub(1),
-            _ => {}
-        }
-        self.ready.remove(&seq);
-        let Some(call) = job.key else {
-            return;
-        };
-        let mut next = None;
-        if let Some(queue) = self.calls.get_mut(&call) {
-            queue.retain(|s| *s != seq);
-            next = queue.front().copied();
-            if queue.is_empty() {
-                self.calls.remove(&call);
-            }
-        }
-        if let Some(next) = next {
-            self.consider(myself, next);
-        }
-    }
-
-    /// Whether a try is in flight or being recorded.
-    fn busy(&self) -> bool {
-        self.in_flight > 0 || self.recording > 0
-    }
-}
-
 /// The actor's state.
 pub struct WebhookState {
-    id: WebhookId,
-    account_id: AccountId,
-    /// The hook's stored document, shared with the tries in flight.
-    doc: Arc<Map<String, Value>>,
-    /// Its `uri`, parsed once per configuration.
-    target: Arc<Result<url::Url, DeliveryError>>,
+    /// The hook's configuration, read once per configuration and shared with the tries
+    /// in flight.
+    hook: Arc<HookConfig>,
     ctx: Arc<DeliveryContext>,
     queue: Queue,
-    failures: VecDeque<u64>,
     breaker: Breaker,
     records: PendingRecords,
-    /// Set when this actor disabled the hook: nothing more starts.
-    disabled: bool,
+    /// Failure times and whether the hook is disabled (by hand, or by this actor:
+    /// then nothing more starts).
+    auto_disable: AutoDisable,
     /// The registry's last applied sequence when the pending deliveries were loaded:
     /// a `Deliver` for an event at or below it was already known then (pending, or
     /// finished since), so it is not taken again.
     loaded_seq: u64,
+    /// Sequence of the record that gave the configuration held (at first, the loaded
+    /// registry's): a change at or below it is older than what the actor has.
+    config_seq: u64,
     /// Shutting down: nothing new starts; the actor stops when idle.
     draining: bool,
 }
@@ -343,23 +134,24 @@ impl Actor for WebhookActor {
             .ok_or_else(|| WebhookError::Missing(args.webhook_id.clone()))?;
         let pending = registry.pending_for(&args.webhook_id);
         let state = WebhookState {
-            id: hook.id.clone(),
-            account_id: hook.account_id.clone(),
-            doc: Arc::new(hook.doc.clone()),
-            target: Arc::new(parse_target(str_field(&hook.doc, "uri"))),
+            hook: Arc::new(HookConfig::new(
+                hook,
+                args.ctx.settings.allow_private_targets,
+            )),
             ctx: Arc::clone(&args.ctx),
             queue: Queue::default(),
-            failures: hook.recent_failures.clone(),
             breaker: Breaker::default(),
             records: PendingRecords::default(),
-            disabled: !hook.enabled(),
+            auto_disable: AutoDisable::new(hook.recent_failures.clone(), hook.enabled()),
             loaded_seq: registry.last_seq(),
+            config_seq: registry.last_seq(),
             draining: false,
         };
         drop(registry);
         let mut state = state;
+        let now = now_ms();
         for delivery in pending {
-            state.queue.insert(&myself, delivery);
+            set_timer(&myself, state.queue.insert(delivery, now), now);
         }
         Ok(state)
     }
@@ -383,40 +175,57 @@ impl Actor for WebhookActor {
             WebhookMsg::Deliver(delivery) => {
                 // A freshly spawned actor already loaded this delivery from the registry.
                 if delivery.event.seq > state.loaded_seq {
-                    state.queue.insert(&myself, delivery);
+                    let now = now_ms();
+                    set_timer(&myself, state.queue.insert(delivery, now), now);
                 }
             }
-            WebhookMsg::Reconfigure => {
-                let registry = state.ctx.registry.read();
-                if let Some(hook) = registry.webhook(&state.id) {
-                    state.doc = Arc::new(hook.doc.clone());
-                    state.target = Arc::new(parse_target(str_field(&hook.doc, "uri")));
-                    // A changed configuration (a fixed URI, a re-enable) is tried at once.
-                    state.breaker = Breaker::default();
-                    state.disabled = !hook.enabled();
-                    state.failures = hook.recent_failures.clone();
-                }
+            // A change the registry already held when this actor loaded its hook (its
+            // effect was still on the way) would take the actor back to an older state.
+            WebhookMsg::Reconfigure(change) if change.seq <= state.config_seq => {}
+            WebhookMsg::Reconfigure(change) => {
+                state.config_seq = change.seq;
+                let hook = change.webhook;
+                let allow_private = state.ctx.settings.allow_private_targets;
+                state.hook = Arc::new(HookConfig::new(&hook, allow_private));
+                // A changed configuration (a fixed URI, a re-enable) is tried at once.
+                state.breaker = Breaker::default();
+                let enabled = hook.enabled();
+                state.auto_disable = AutoDisable::new(hook.recent_failures, enabled);
             }
-            WebhookMsg::Due(seq) => state.queue.due(&myself, seq),
+            WebhookMsg::Due(seq) => {
+                let now = now_ms();
+                set_timer(&myself, state.queue.due(seq, now), now);
+            }
             WebhookMsg::Resume => {}
             WebhookMsg::TryDone { event_seq, result } => {
                 on_try_done(&myself, state, event_seq, result);
             }
             WebhookMsg::Recorded(tries) => {
                 state.records.in_flight = false;
+                let now = now_ms();
                 for (event_seq, next_try_at_ms) in tries {
-                    match next_try_at_ms {
-                        Some(at) => state.queue.retry_at(&myself, event_seq, at, true),
-                        None => state.queue.finish(&myself, event_seq),
-                    }
+                    let timer = match next_try_at_ms {
+                        Some(at) => state.queue.retry_at(event_seq, at, true, now),
+                        None => state.queue.finish(event_seq, now),
+                    };
+                    set_timer(&myself, timer, now);
                 }
                 flush_records(&myself, state);
             }
             WebhookMsg::RecordFailed(event_seqs) => {
                 state.records.in_flight = false;
-                let at = now_ms() + millis(state.ctx.settings.retry_base);
+                let now = now_ms();
+                let at = state
+                    .ctx
+                    .settings
+                    .retry_policy()
+                    .unrecorded_try_again_at(now);
                 for event_seq in event_seqs {
-                    state.queue.retry_at(&myself, event_seq, at, false);
+                    set_timer(
+                        &myself,
+                        state.queue.retry_at(event_seq, at, false, now),
+                        now,
+                    );
                 }
                 flush_records(&myself, state);
             }
@@ -434,54 +243,17 @@ impl Actor for WebhookActor {
     }
 }
 
-/// Consecutive failed tries after which a hook pauses.
-pub const BREAKER_FAILURES: u32 = 3;
-
-/// A circuit breaker per hook, so a receiver that keeps failing costs little: after
-/// [`BREAKER_FAILURES`] failed tries in a row no try starts for one retry base
-/// (`--retry-base-ms`), then one try at a time goes until one succeeds. Deliveries wait
-/// meanwhile; none loses a try, and failed tries still count towards auto-disable.
-#[derive(Debug, Default)]
-struct Breaker {
-    consecutive_failures: u32,
-    /// No try starts before this (Unix ms).
-    paused_until_ms: u64,
-}
-
-impl Breaker {
-    fn tripped(&self) -> bool {
-        self.consecutive_failures >= BREAKER_FAILURES
-    }
-
-    /// Records a try's outcome; returns the pause to wait out, if it trips.
-    fn record(&mut self, success: bool, now: u64, pause: Duration) -> Option<Duration> {
-        if success {
-            *self = Breaker::default();
-            return None;
-        }
-        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        if !self.tripped() {
-            return None;
-        }
-        self.paused_until_ms = now + millis(pause);
-        Some(pause)
-    }
-
-    /// How many tries may be in flight now, given the configured bound.
-    fn allowed_in_flight(&self, now: u64, configured: usize) -> usize {
-        if now < self.paused_until_ms {
-            0
-        } else if self.tripped() {
-            1
-        } else {
-            configured
-        }
+/// Sets a timer the queue asked for: `Due` when the delivery's time comes.
+fn set_timer(myself: &ActorRef<WebhookMsg>, timer: Option<Timer>, now: u64) {
+    if let Some(timer) = timer {
+        let seq = timer.seq;
+        myself.send_after(timer.wait(now), move || WebhookMsg::Due(seq));
     }
 }
 
 /// Starts the deliveries that may start now, up to the in-flight bound.
 fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
-    if state.disabled {
+    if state.auto_disable.disabled() {
         return;
     }
     let configured = state.ctx.settings.max_in_flight_per_hook.max(1);
@@ -495,79 +267,15 @@ fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
 fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: PendingDelivery) {
     let event_seq = delivery.event.seq;
     let ctx = Arc::clone(&state.ctx);
-    let doc = Arc::clone(&state.doc);
-    let target = Arc::clone(&state.target);
-    let hook_id = state.id.to_string();
-    let account_id = state.account_id.to_string();
+    let hook = Arc::clone(&state.hook);
     let me = myself.clone();
     tokio::spawn(async move {
-        let result = try_once(&ctx, &doc, &target, &hook_id, &account_id, &delivery).await;
+        let result = ctx.try_delivery(&hook, &delivery).await;
         // The actor may have stopped meanwhile (hook disabled or deleted): then the
         // result has no one to act on it, and the registry still holds the delivery if
         // it is still owed.
         let _ = me.cast(WebhookMsg::TryDone { event_seq, result });
     });
-}
-
-async fn try_once(
-    ctx: &DeliveryContext,
-    doc: &Map<String, Value>,
-    target: &Result<url::Url, DeliveryError>,
-    hook_id: &str,
-    account_id: &str,
-    delivery: &PendingDelivery,
-) -> TryResult {
-    let event = &delivery.event;
-    let hook_kind = doc.get("hook").and_then(Value::as_str).unwrap_or("");
-    let payload = build_payload(
-        &event.payload,
-        &event.hook_event,
-        doc.get("custom_data").and_then(Value::as_object),
-        hook_kind,
-    );
-    let verb = str_field(doc, "http_verb")
-        .parse::<HttpVerb>()
-        .unwrap_or(HttpVerb::Post);
-    let format = str_field(doc, "format")
-        .parse::<BodyFormat>()
-        .unwrap_or(BodyFormat::FormData);
-    let request = match target
-        .clone()
-        .and_then(|url| build_request_to(url, verb, format, payload))
-    {
-        Ok(r) => r,
-        Err(e) => return local_failure(format!("malformed url: {e}")),
-    };
-    if !ctx.settings.allow_private_targets && literal_host_is_forbidden(&request.url) {
-        return local_failure("refused: private or local address".to_owned());
-    }
-    let headers = DeliveryHeaders::new(hook_id, account_id, event.event_id.as_str());
-    // Waits for a global permit: the semaphore is never closed, so this only fails if it
-    // were, and then the try goes ahead unthrottled.
-    let _permit = ctx.tries.acquire().await.ok();
-    send_try(
-        &ctx.client,
-        &request,
-        &headers,
-        ctx.settings.request_timeout,
-        ctx.settings.max_response_body,
-    )
-    .await
-}
-
-/// A try refused before any connection. It counts as a failed try (so a hook that can
-/// never be reached is eventually auto-disabled) and is retried like a transport error.
-fn local_failure(client_error: String) -> TryResult {
-    TryResult::no_answer(client_error, 0)
-}
-
-/// Literal IP hosts skip DNS, so the resolver guard cannot see them: check here.
-fn literal_host_is_forbidden(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => is_forbidden_ip(ip.into()),
-        Some(url::Host::Ipv6(ip)) => is_forbidden_ip(ip.into()),
-        _ => false,
-    }
 }
 
 /// Decides what a finished try means, then logs it (and maybe the disable).
@@ -577,83 +285,41 @@ fn on_try_done(
     event_seq: u64,
     result: TryResult,
 ) {
-    let Some(delivery) = state.queue.tried(event_seq).cloned() else {
+    let Some(delivery) = state.queue.tried(event_seq) else {
         return;
     };
     let settings = &state.ctx.settings;
     let now = now_ms();
-    let retries = state
-        .doc
-        .get("retries")
-        .and_then(Value::as_u64)
-        .map_or(2, |r| u32::try_from(r.min(4)).unwrap_or(4));
-    let tries_done = delivery.tries_done + 1;
-    let retries_left = (retries + 1).saturating_sub(tries_done);
-    let success = result.outcome.is_success();
-    let next_try_at_ms = (result.outcome.is_retryable() && retries_left > 0).then(|| {
-        let wait = crate::delivery::retry_delay(
-            settings.retry_base,
-            tries_done,
-            result.outcome.retry_after(),
-            &mut rand::rng(),
-        );
-        now + millis(wait)
-    });
-    let reason = if success {
-        None
-    } else if result.client_error.is_some() {
-        Some("http client error".to_owned())
-    } else {
-        Some("bad response code".to_owned())
-    };
-    let attempt = Attempt {
-        event_seq,
-        event_id: delivery.event.event_id.clone(),
-        webhook_id: state.id.clone(),
-        account_id: state.account_id.clone(),
-        hook_event: delivery.event.hook_event.clone(),
-        uri: str_field(&state.doc, "uri").to_owned(),
-        method: str_field(&state.doc, "http_verb").to_owned(),
-        result: if success {
-            AttemptResult::Success
-        } else {
-            AttemptResult::Failure
-        },
-        reason,
-        client_error: result.client_error.clone(),
-        response_code: result.response_code,
-        response_body: result.response_body.clone(),
-        retries_left,
-        latency_ms: result.latency_ms,
-        next_try_at_ms,
-    };
-    let mut events = vec![Event::DeliveryAttempted(attempt)];
-    if let Some(pause) = state.breaker.record(success, now, settings.retry_base) {
-        tracing::debug!(webhook_id = %state.id, failures = state.breaker.consecutive_failures, ?pause, "webhook keeps failing; pausing its tries");
+    let decision = decide(
+        &state.hook,
+        delivery,
+        result,
+        now,
+        settings,
+        &mut state.auto_disable,
+        &mut rand::rng(),
+    );
+    if let Some(pause) = state
+        .breaker
+        .record(decision.success, now, settings.retry_base)
+    {
+        tracing::debug!(webhook_id = %state.hook.id, failures = state.breaker.consecutive_failures(), ?pause, "webhook keeps failing; pausing its tries");
         myself.send_after(pause, || WebhookMsg::Resume);
     }
-    if !success {
-        state.failures.push_back(now);
-        let window_start = now.saturating_sub(millis(settings.failure_window));
-        while state.failures.front().is_some_and(|t| *t < window_start) {
-            state.failures.pop_front();
-        }
-        let threshold = usize::try_from(settings.failure_threshold).unwrap_or(usize::MAX);
-        if !state.disabled && state.failures.len() >= threshold {
-            state.disabled = true;
-            tracing::warn!(webhook_id = %state.id, account_id = %state.account_id, failures = state.failures.len(), "auto-disabling webhook");
-            events.push(Event::WebhookAutoDisabled {
-                account_id: state.account_id.clone(),
-                webhook_id: state.id.clone(),
-                reason: AUTO_DISABLE_REASON.to_owned(),
-            });
-            events.push(disabled_notification(state));
-        }
+    let mut events = vec![Event::DeliveryAttempted(decision.attempt)];
+    if decision.disables_hook {
+        tracing::warn!(webhook_id = %state.hook.id, account_id = %state.hook.account_id, failures = state.auto_disable.failures(), "auto-disabling webhook");
+        events.push(Event::WebhookAutoDisabled {
+            account_id: state.hook.account_id.clone(),
+            webhook_id: state.hook.id.clone(),
+            reason: AUTO_DISABLE_REASON.to_owned(),
+        });
+        events.push(kazoo_events::webhook_disabled(&state.hook));
     }
     state
         .records
         .waiting
-        .push((event_seq, next_try_at_ms, events));
+        .push((event_seq, decision.next_try_at_ms, events));
     flush_records(myself, state);
 }
 
@@ -696,79 +362,6 @@ fn flush_records(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
     });
 }
 
-/// The `webhook_disabled` notification, delivered to the account's notifications hooks.
-fn disabled_notification(state: &WebhookState) -> Event {
-    let name = state.doc.get("name").cloned().unwrap_or(Value::Null);
-    let uri = state.doc.get("uri").cloned().unwrap_or(Value::Null);
-    let hook = state.doc.get("hook").cloned().unwrap_or(Value::Null);
-    Event::EventAccepted {
-        event_id: EventId::generate(),
-        account_id: state.account_id.clone(),
-        hook_event: "notifications".to_owned(),
-        payload: json!({
-            "event_name": "webhook_disabled",
-            "event_category": "notification",
-            "app_name": "piston-webhooks",
-            "app_version": env!("CARGO_PKG_VERSION"),
-            "account_id": state.account_id.as_str(),
-            "hook_id": state.id.as_str(),
-            "hook": {
-                "id": state.id.as_str(),
-                "name": name,
-                "uri": uri,
-                "event": hook,
-                "disable_reason": AUTO_DISABLE_REASON,
-            },
-        }),
-    }
-}
-
-fn str_field<'a>(doc: &'a Map<String, Value>, key: &str) -> &'a str {
-    doc.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod breaker_tests {
-    use super::*;
-
-    #[test]
-    fn the_breaker_pauses_after_consecutive_failures_then_probes_one_at_a_time() {
-        let pause = Duration::from_millis(500);
-        let mut b = Breaker::default();
-        assert_eq!(b.allowed_in_flight(1_000, 8), 8);
-        for _ in 1..BREAKER_FAILURES {
-            assert_eq!(b.record(false, 1_000, pause), None);
-            assert_eq!(b.allowed_in_flight(1_000, 8), 8, "not tripped yet");
-        }
-        assert_eq!(b.record(false, 1_000, pause), Some(pause));
-        assert_eq!(b.allowed_in_flight(1_000, 8), 0, "paused");
-        assert_eq!(b.allowed_in_flight(1_499, 8), 0, "paused");
-        assert_eq!(
-            b.allowed_in_flight(1_500, 8),
-            1,
-            "one probe after the pause"
-        );
-        // A failed probe pauses again; a success closes the breaker.
-        assert_eq!(b.record(false, 1_600, pause), Some(pause));
-        assert_eq!(b.allowed_in_flight(2_000, 8), 0);
-        assert_eq!(b.record(true, 2_100, pause), None);
-        assert_eq!(b.allowed_in_flight(2_100, 8), 8);
-    }
-
-    #[test]
-    fn a_success_between_failures_keeps_the_breaker_closed() {
-        let pause = Duration::from_millis(500);
-        let mut b = Breaker::default();
-        for _ in 0..10 {
-            for _ in 1..BREAKER_FAILURES {
-                assert_eq!(b.record(false, 0, pause), None);
-            }
-            assert_eq!(b.record(true, 0, pause), None);
-        }
-        assert_eq!(b.allowed_in_flight(0, 4), 4);
-    }
 }

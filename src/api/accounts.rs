@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 
 use axum::extract::{Path, State};
-use eventlog::{AccountId, Event, EventId};
+use eventlog::{AccountId, Event};
 use serde_json::{json, Map, Value};
 
-use actors::Account;
+use actors::{kazoo_events, Account};
 
 use super::auth::Caller;
 use super::body::{CrossbarBody, QueryPairs};
@@ -26,22 +26,6 @@ fn account_out(account: &Account) -> Value {
         doc.insert("parent_id".into(), parent.as_str().into());
     }
     Value::Object(doc)
-}
-
-/// The `object` event an account change fires (`type: account`), delivered to the
-/// account's own object hooks and its ancestors' that include subaccounts.
-fn account_object_event(account_id: &AccountId, action: &str) -> Event {
-    Event::EventAccepted {
-        event_id: EventId::generate(),
-        account_id: account_id.clone(),
-        hook_event: "object".to_owned(),
-        payload: json!({
-            "id": account_id.as_str(),
-            "account_id": account_id.as_str(),
-            "type": "account",
-            "action": action,
-        }),
-    }
 }
 
 /// Validates an account document: `name` is a required string.
@@ -88,7 +72,7 @@ pub(crate) async fn create_child_account(
                 api_key,
                 doc: Value::Object(doc),
             },
-            account_object_event(&account_id, "doc_created"),
+            kazoo_events::account_object(&account_id, "doc_created"),
         ])
         .await?;
     let registry = state.registry();
@@ -124,7 +108,7 @@ async fn save_account(
                 account_id: id.clone(),
                 doc: Value::Object(doc),
             },
-            account_object_event(&id, "doc_edited"),
+            kazoo_events::account_object(&id, "doc_edited"),
         ])
         .await?;
     let registry = state.registry();
@@ -205,7 +189,7 @@ pub(crate) async fn delete_account(
         .commit(vec![
             // Fired before the deletion, while the account still has its place in the
             // tree, so its ancestors' subaccount hooks hear of it.
-            account_object_event(&id, "doc_deleted"),
+            kazoo_events::account_object(&id, "doc_deleted"),
             Event::AccountDeleted { account_id: id },
         ])
         .await?;

@@ -7,6 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
+use actors::delivery::RetryPolicy;
 use actors::uri_guard::{self, UriError};
 
 use super::error::ApiError;
@@ -192,7 +193,9 @@ impl Validator {
         }
         string_enum(&mut doc, "http_verb", HTTP_VERBS, Some("post"), &mut errors);
         string_enum(&mut doc, "format", FORMATS, Some("form-data"), &mut errors);
-        integer(&mut doc, "retries", (0, 4), 2, &mut errors);
+        let retries = (0, RetryPolicy::MAX_RETRIES.into());
+        let default = RetryPolicy::DEFAULT_RETRIES.into();
+        integer(&mut doc, "retries", retries, default, &mut errors);
         boolean(&mut doc, "enabled", Some(true), &mut errors);
         boolean(&mut doc, "include_internal_legs", Some(true), &mut errors);
         boolean(&mut doc, "include_subaccounts", None, &mut errors);

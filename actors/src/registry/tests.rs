@@ -1,4 +1,5 @@
-//! Given these records, when this record, then this state.
+//! Given these records, when this record, then this state. One file for all of
+//! `apply`'s cases (hence its length), so that together they read as its specification.
 
 use serde_json::json;
 
@@ -45,6 +46,17 @@ fn id(n: u8) -> AccountId {
 
 fn hook_id(n: u8) -> WebhookId {
     WebhookId::parse(&format!("{:032x}", 0xf000_u32 + u32::from(n))).unwrap()
+}
+
+/// The effect of a change to hook `n`: the hook as the registry now holds it.
+fn changed(g: &Given, n: u8) -> Effect {
+    let webhook = g.registry.webhook(&hook_id(n)).unwrap().clone();
+    let owes_deliveries = !g.registry.pending_for(&hook_id(n)).is_empty();
+    Effect::HookChanged(Box::new(HookChange {
+        webhook,
+        owes_deliveries,
+        seq: g.registry.last_seq(),
+    }))
 }
 
 fn account(n: u8, parent: Option<u8>) -> Event {
@@ -606,7 +618,7 @@ fn auto_disable_disables_sets_the_reason_and_clears_failures_and_pending() {
         webhook_id: hook_id(1),
         reason: AUTO_DISABLE_REASON.into(),
     });
-    assert_eq!(effects, vec![Effect::HookChanged(hook_id(1))]);
+    assert_eq!(effects, vec![changed(&g, 1)]);
     let hook = g.registry.webhook(&hook_id(1)).unwrap();
     assert!(!hook.enabled() && hook.auto_disabled());
     assert_eq!(hook.disable_reason.as_deref(), Some(AUTO_DISABLE_REASON));
@@ -632,7 +644,7 @@ fn disabling_or_deleting_a_hook_drops_its_pending_deliveries() {
         webhook_id: hook_id(1),
         doc: json!({"hook": "channel_create", "enabled": true, "name": "renamed"}),
     });
-    assert_eq!(effects, vec![Effect::HookChanged(hook_id(1))]);
+    assert_eq!(effects, vec![changed(&g, 1)]);
     assert_eq!(g.registry.pending_for(&hook_id(1)).len(), 2);
 
     let effects = g.when(Event::WebhookUpdated {
@@ -640,7 +652,7 @@ fn disabling_or_deleting_a_hook_drops_its_pending_deliveries() {
         webhook_id: hook_id(1),
         doc: json!({"hook": "channel_create", "enabled": false}),
     });
-    assert_eq!(effects, vec![Effect::HookChanged(hook_id(1))]);
+    assert_eq!(effects, vec![changed(&g, 1)]);
     assert!(g.registry.pending_for(&hook_id(1)).is_empty());
     assert_eq!(g.registry.pending_for(&hook_id(2)).len(), 2);
 
@@ -648,7 +660,7 @@ fn disabling_or_deleting_a_hook_drops_its_pending_deliveries() {
         account_id: id(1),
         webhook_id: hook_id(2),
     });
-    assert_eq!(effects, vec![Effect::HookChanged(hook_id(2))]);
+    assert_eq!(effects, vec![Effect::HookRemoved(hook_id(2))]);
     assert!(g.registry.pending_for(&hook_id(2)).is_empty());
     assert_eq!(g.registry.pending_count(), 0);
 }
@@ -665,8 +677,8 @@ fn deleting_an_account_changes_each_of_its_hooks_and_drops_their_pending_deliver
     assert_eq!(
         effects,
         vec![
-            Effect::HookChanged(hook_id(3)),
-            Effect::HookChanged(hook_id(4))
+            Effect::HookRemoved(hook_id(3)),
+            Effect::HookRemoved(hook_id(4))
         ]
     );
     assert!(g.registry.pending_for(&hook_id(3)).is_empty());

@@ -1,23 +1,23 @@
-//! Router supervision on the real stack: an event log on a temporary directory whose
-//! commit hook applies records to the registry and hands effects to the router (as
-//! `Daemon::start` wires it), webhook actors, and a loopback HTTP receiver.
+//! Router supervision on the real stack: an event log on a temporary directory wired by
+//! [`Projection`] (its commit hook applies records to the registry and hands effects to
+//! the router, as in the daemon), webhook actors, and a loopback HTTP receiver.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventlog::{AccountId, Event, EventId, EventLog, Record, WebhookId};
-use parking_lot::{Mutex, RwLock};
-use ractor::{Actor, ActorRef};
+use eventlog::{AccountId, Event, EventId, EventLog, WebhookId};
+use parking_lot::Mutex;
+use ractor::ActorRef;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use super::{RestartPolicy, Router, RouterArgs, RouterMsg};
-use crate::registry::Registry;
-use crate::webhook::{DeliveryContext, DeliverySettings, WebhookMsg};
+use super::{RestartPolicy, RouterMsg};
+use crate::projection::Projection;
+use crate::webhook::{DeliverySettings, WebhookMsg};
 
 /// How long any condition may take to come true.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -163,12 +163,11 @@ async fn serve_one(mut stream: TcpStream, seen: &Mutex<Vec<String>>) -> std::io:
 // ---------------------------------------------------------------------------------------
 // The stack
 
-/// Log, registry and the slot the router goes in, wired as `Daemon::start` does.
+/// The log and the projection, wired as the daemon wires them.
 struct Stack {
     _dir: TempDir,
     log: EventLog,
-    registry: Arc<RwLock<Registry>>,
-    router_slot: Arc<OnceLock<ActorRef<RouterMsg>>>,
+    projection: Projection,
     master: AccountId,
     hook: WebhookId,
 }
@@ -176,27 +175,12 @@ struct Stack {
 impl Stack {
     fn open() -> Stack {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Arc::new(RwLock::new(Registry::new()));
-        let router_slot: Arc<OnceLock<ActorRef<RouterMsg>>> = Arc::new(OnceLock::new());
-        let hook_registry = Arc::clone(&registry);
-        let hook_router = Arc::clone(&router_slot);
-        let log = EventLog::open(
-            &dir.path().join("eventlog"),
-            Some(Arc::new(move |record: &Record| {
-                let effects = hook_registry.write().apply(record);
-                if !effects.is_empty() {
-                    if let Some(router) = hook_router.get() {
-                        let _ = router.cast(RouterMsg::Effects(effects));
-                    }
-                }
-            })),
-        )
-        .unwrap();
+        let projection = Projection::new();
+        let log = projection.open_log(&dir.path().join("eventlog")).unwrap();
         Stack {
             _dir: dir,
             log,
-            registry,
-            router_slot,
+            projection,
             master: AccountId::generate(),
             hook: WebhookId::generate(),
         }
@@ -208,28 +192,20 @@ impl Stack {
 
     /// Spawns the router and only then lets the commit hook reach it.
     async fn spawn_router(&self) -> ActorRef<RouterMsg> {
-        let ctx = Arc::new(DeliveryContext::new(
-            crate::client::build_client(true).unwrap(),
-            self.log.clone(),
-            Arc::clone(&self.registry),
-            DeliverySettings {
-                retry_base: Duration::from_millis(20),
-                request_timeout: Duration::from_secs(5),
-                failure_threshold: 100,
-                failure_window: Duration::from_secs(60),
-                max_in_flight_per_hook: 4,
-                max_in_flight_total: 64,
-                max_response_body: 4096,
-                allow_private_targets: true,
-            },
-        ));
-        let args = RouterArgs {
-            ctx,
-            policy: policy(),
+        let settings = DeliverySettings {
+            retry_base: Duration::from_millis(20),
+            request_timeout: Duration::from_secs(5),
+            failure_threshold: 100,
+            failure_window: Duration::from_secs(60),
+            max_in_flight_per_hook: 4,
+            max_in_flight_total: 64,
+            max_response_body: 4096,
+            allow_private_targets: true,
         };
-        let (router, _handle) = Actor::spawn(None, Router, args).await.unwrap();
-        assert!(self.router_slot.set(router.clone()).is_ok());
-        router
+        self.projection
+            .start_router(&self.log, settings, policy())
+            .await
+            .unwrap()
     }
 
     fn hook_doc(&self, url: &str, name: &str) -> Value {
@@ -274,7 +250,11 @@ impl Stack {
     }
 
     fn pending(&self) -> usize {
-        self.registry.read().pending_for(&self.hook).len()
+        self.projection
+            .registry()
+            .read()
+            .pending_for(&self.hook)
+            .len()
     }
 
     /// Waits until every delivery owed to the hook is finished (its attempt logged).

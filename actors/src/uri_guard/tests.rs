@@ -65,3 +65,29 @@ fn neighbours_of_private_ranges_pass() {
         assert!(check_uri(uri, false).is_ok(), "{uri}");
     }
 }
+
+#[test]
+fn literal_forbidden_hosts_are_seen_without_dns() {
+    let url = |u: &str| Url::parse(u).unwrap();
+    assert!(literal_host_is_forbidden(&url("http://127.0.0.1:8080/")));
+    assert!(literal_host_is_forbidden(&url("http://[::1]/")));
+    assert!(literal_host_is_forbidden(&url("http://10.1.2.3/")));
+    assert!(!literal_host_is_forbidden(&url("http://93.184.216.34/")));
+    // Names are the resolver's to check.
+    assert!(!literal_host_is_forbidden(&url("http://localhost/")));
+}
+
+#[tokio::test]
+async fn localhost_is_refused_unless_allowed() {
+    let guarded = GuardedResolver::new(false);
+    let name: Name = "localhost".parse().unwrap();
+    let err = match guarded.resolve(name).await {
+        Ok(_) => panic!("localhost resolved through the guard"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("refused"), "{err}");
+    let open = GuardedResolver::new(true);
+    let name: Name = "localhost".parse().unwrap();
+    let addrs: Vec<SocketAddr> = open.resolve(name).await.unwrap().collect();
+    assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
+}

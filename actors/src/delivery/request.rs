@@ -1,0 +1,211 @@
+//! Stage 2 of a delivery: the HTTP request for a hook's `http_verb` and `format`
+//! (method, URL, content type, body). Pure.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{DeliveryError, Payload};
+use crate::form::form_encode_fields;
+
+/// Content type of `form-data` bodies.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// Content type of `json` bodies.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// The HTTP method of a hook (`http_verb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpVerb {
+    /// `get`: the payload goes in the query string.
+    Get,
+    /// `post`: the payload is the body.
+    Post,
+    /// `put`: the payload is the body.
+    Put,
+}
+
+impl HttpVerb {
+    /// The stored (and Kazoo) spelling: `get`, `post` or `put`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Put => "put",
+        }
+    }
+
+    /// The `reqwest` method for this verb.
+    pub fn as_method(self) -> reqwest::Method {
+        match self {
+            Self::Get => reqwest::Method::GET,
+            Self::Post => reqwest::Method::POST,
+            Self::Put => reqwest::Method::PUT,
+        }
+    }
+}
+
+impl FromStr for HttpVerb {
+    type Err = DeliveryError;
+
+    /// Parses `get`, `post` or `put`, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Get, Self::Post, Self::Put]
+            .into_iter()
+            .find(|verb| verb.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| DeliveryError::UnknownVerb(s.to_owned()))
+    }
+}
+
+impl fmt::Display for HttpVerb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body format of a hook (`format`). Ignored for GET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BodyFormat {
+    /// `form-data`: `application/x-www-form-urlencoded`, nested keys as `a[b]=v`.
+    #[serde(rename = "form-data")]
+    FormData,
+    /// `json`: `application/json`.
+    #[serde(rename = "json")]
+    Json,
+}
+
+impl BodyFormat {
+    /// The stored (and Kazoo) spelling: `form-data` or `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FormData => "form-data",
+            Self::Json => "json",
+        }
+    }
+}
+
+impl FromStr for BodyFormat {
+    type Err = DeliveryError;
+
+    /// Parses `form-data` or `json`, ignoring ASCII case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::FormData, Self::Json]
+            .into_iter()
+            .find(|format| format.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| DeliveryError::UnknownFormat(s.to_owned()))
+    }
+}
+
+impl fmt::Display for BodyFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One HTTP request, ready to send (possibly several times: it is not consumed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRequest {
+    /// The method.
+    pub method: HttpVerb,
+    /// The absolute URL, with the payload as its query string for GET and without any
+    /// fragment; parsed once here and handed to the client as is.
+    pub url: Url,
+    /// The `Content-Type` of the body: set for POST and PUT, `None` for GET.
+    pub content_type: Option<&'static str>,
+    /// The body; empty for GET, which sends none. Cheap to clone for each try.
+    pub body: Bytes,
+}
+
+/// Builds the request for `payload` sent to `uri` with `verb` and `format`
+/// (`kazoo-behaviour.md` 5.1, with the differences in the module documentation).
+///
+/// * `get`: no body; the form-encoded payload is the query string, joined with `?` when
+///   `uri` has no (or an empty) query and with `&` when it has one. An empty payload adds
+///   nothing. `format` is ignored.
+/// * `post` / `put` with `form-data`: the form-encoded payload, as
+///   `application/x-www-form-urlencoded`.
+/// * `post` / `put` with `json`: the compact JSON of the payload, as `application/json`.
+///
+/// The fragment of `uri` (`#...`), which is never sent over HTTP, is dropped. The URL is
+/// normalised by the `url` crate (lowercase scheme and host, `/` for an empty path, and
+/// any character not allowed in a URL percent-encoded).
+///
+/// # Errors
+///
+/// [`DeliveryError::InvalidUri`] when `uri` is not an absolute URL with a host,
+/// [`DeliveryError::UnsupportedScheme`] when its scheme is not `http` or `https`.
+pub fn build_request<'a>(
+    uri: &str,
+    verb: HttpVerb,
+    format: BodyFormat,
+    payload: impl Into<Payload<'a>>,
+) -> Result<DeliveryRequest, DeliveryError> {
+    build_request_to(parse_target(uri)?, verb, format, payload)
+}
+
+/// The URL a hook's `uri` is delivered to: absolute `http` or `https` with a host, any
+/// `#fragment` dropped. A webhook actor parses it once and reuses it for every try.
+pub fn parse_target(uri: &str) -> Result<Url, DeliveryError> {
+    let mut url = Url::parse(uri.trim()).map_err(|e| DeliveryError::InvalidUri(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(DeliveryError::UnsupportedScheme(url.scheme().to_owned()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(DeliveryError::InvalidUri("missing host".to_owned()));
+    }
+    url.set_fragment(None);
+    Ok(url)
+}
+
+/// [`build_request`] to a URL already through [`parse_target`].
+pub fn build_request_to<'a>(
+    mut url: Url,
+    verb: HttpVerb,
+    format: BodyFormat,
+    payload: impl Into<Payload<'a>>,
+) -> Result<DeliveryRequest, DeliveryError> {
+    let payload: Payload<'a> = payload.into();
+    match verb {
+        HttpVerb::Get => {
+            let encoded = form_encode_fields(payload.fields());
+            if !encoded.is_empty() {
+                let query = match url.query().map(|q| q.trim_end_matches('&')) {
+                    Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
+                    _ => encoded,
+                };
+                url.set_query(Some(&query));
+            }
+            Ok(DeliveryRequest {
+                method: verb,
+                url,
+                content_type: None,
+                body: Bytes::new(),
+            })
+        }
+        HttpVerb::Post | HttpVerb::Put => {
+            let (content_type, body) = match format {
+                BodyFormat::FormData => (
+                    FORM_CONTENT_TYPE,
+                    form_encode_fields(payload.fields()).into_bytes(),
+                ),
+                BodyFormat::Json => (
+                    JSON_CONTENT_TYPE,
+                    serde_json::to_vec(&payload).map_err(|e| DeliveryError::Json(e.to_string()))?,
+                ),
+            };
+            Ok(DeliveryRequest {
+                method: verb,
+                url,
+                content_type: Some(content_type),
+                body: Bytes::from(body),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! What every webhook actor shares: the daemon's delivery settings, the HTTP client, the
+//! log and the registry, and the global bound on tries in flight; and how one try is
+//! made with them ([`DeliveryContext::try_delivery`]: request built from the hook's
+//! configuration, a permit, one send). Must not: decide what a try means or schedule
+//! anything (that is `decision` and the actor shell).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventlog::EventLog;
+use parking_lot::RwLock;
+
+use crate::delivery::{
+    build_payload, build_request_to, send_try, DeliveryHeaders, RetryPolicy, TryResult,
+};
+use crate::hook_config::{HookConfig, TargetError};
+use crate::registry::{PendingDelivery, Registry};
+
+/// Delivery settings from the daemon's configuration.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub retry_base: Duration,
+    pub request_timeout: Duration,
+    pub failure_threshold: u32,
+    pub failure_window: Duration,
+    pub max_in_flight_per_hook: usize,
+    /// Tries in flight across all webhooks: more only adds contention on 2 cores.
+    pub max_in_flight_total: usize,
+    pub max_response_body: usize,
+    pub allow_private_targets: bool,
+}
+
+impl DeliverySettings {
+    /// The retry policy these settings give every hook.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::new(self.retry_base)
+    }
+}
+
+/// What every webhook actor shares.
+pub struct DeliveryContext {
+    pub client: reqwest::Client,
+    pub log: EventLog,
+    pub registry: Arc<RwLock<Registry>>,
+    pub settings: DeliverySettings,
+    /// Permits for tries in flight across all webhooks.
+    tries: tokio::sync::Semaphore,
+}
+
+impl DeliveryContext {
+    pub fn new(
+        client: reqwest::Client,
+        log: EventLog,
+        registry: Arc<RwLock<Registry>>,
+        settings: DeliverySettings,
+    ) -> Self {
+        let permits = settings
+            .max_in_flight_total
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        DeliveryContext {
+            client,
+            log,
+            registry,
+            settings,
+            tries: tokio::sync::Semaphore::new(permits),
+        }
+    }
+}
+
+impl DeliveryContext {
+    /// One try: the request built from the hook's configuration and the event, sent
+    /// once a global permit allows.
+    pub(super) async fn try_delivery(
+        &self,
+        hook: &HookConfig,
+        delivery: &PendingDelivery,
+    ) -> TryResult {
+        let url = match &hook.target {
+            Ok(url) => url.clone(),
+            Err(e) => return local_failure(e.to_string()),
+        };
+        let event = &delivery.event;
+        let payload = build_payload(
+            &event.payload,
+            &event.hook_event,
+            hook.custom_data.as_ref(),
+            hook.kind(),
+        );
+        let request = match build_request_to(url, hook.verb, hook.format, payload) {
+            Ok(r) => r,
+            Err(e) => return local_failure(TargetError::Malformed(e).to_string()),
+        };
+        let headers = DeliveryHeaders::new(
+            hook.id.as_str(),
+            hook.account_id.as_str(),
+            event.event_id.as_str(),
+        );
+        // Waits for a global permit: the semaphore is never closed, so this only fails if it
+        // were, and then the try goes ahead unthrottled.
+        let _permit = self.tries.acquire().await.ok();
+        send_try(
+            &self.client,
+            &request,
+            &headers,
+            self.settings.request_timeout,
+            self.settings.max_response_body,
+        )
+        .await
+    }
+}
+
+/// A try refused before any connection. It counts as a failed try (so a hook that can
+/// never be reached is eventually auto-disabled) and is retried like a transport error.
+fn local_failure(client_error: String) -> TryResult {
+    TryResult::no_answer(client_error, 0)
+}
