@@ -212,6 +212,7 @@ fn replay_events(total: u64) -> Vec<Event> {
                 retries_left: 2,
                 latency_ms: 3,
                 next_try_at_ms: None,
+                local_fault: false,
             }));
         }
         n += 1;

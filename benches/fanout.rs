@@ -20,11 +20,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::{Projection, Registry, RestartPolicy, RouterMsg};
+use actors::{PendingResume, Projection, Registry, RestartPolicy, RouterHandle, RouterMsg};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use eventlog::{AccountId, Event, EventLog, Record};
 use parking_lot::RwLock;
-use ractor::ActorRef;
 use serde_json::{json, Value};
 
 #[allow(dead_code)]
@@ -112,7 +111,7 @@ fn bench_apply(c: &mut Criterion) {
 struct Stack {
     log: EventLog,
     registry: Arc<RwLock<Registry>>,
-    router: ActorRef<RouterMsg>,
+    router: RouterHandle,
     account: AccountId,
     _dir: tempfile::TempDir,
 }
@@ -142,7 +141,12 @@ impl Stack {
         }
         log.append(setup).await.expect("setup records");
         let router = projection
-            .start_router(&log, config.delivery_settings(), RestartPolicy::default())
+            .start_router(
+                &log,
+                config.delivery_settings(),
+                RestartPolicy::default(),
+                PendingResume::AtStart,
+            )
             .await
             .expect("start the router");
         let registry = Arc::clone(projection.registry());
@@ -171,14 +175,12 @@ impl Stack {
     }
 
     async fn stop(self) {
-        let _ = self
-            .router
-            .call(RouterMsg::Drain, Some(Duration::from_secs(10)))
-            .await;
-        let _ = self
-            .router
-            .stop_and_wait(Some("bench done".into()), Some(Duration::from_secs(5)))
-            .await;
+        if let Some(router) = self.router.router() {
+            let _ = router
+                .call(RouterMsg::Drain, Some(Duration::from_secs(10)))
+                .await;
+        }
+        self.router.stop(Duration::from_secs(5)).await;
         self.log.close().expect("close the log");
     }
 }

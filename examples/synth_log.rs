@@ -103,6 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 retries_left: 2,
                 latency_ms: 3,
                 next_try_at_ms: None,
+                local_fault: false,
             }));
         }
         written += 1 + ids.len() as u64;

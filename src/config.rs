@@ -261,6 +261,7 @@ impl ServeConfig {
             max_in_flight_per_hook: self.max_in_flight_per_hook,
             max_in_flight_total: self.max_in_flight,
             max_response_body: self.max_response_body_bytes,
+            max_delivery_bytes: self.max_delivery_bytes,
             allow_private_targets: self.allow_private_targets,
         }
     }

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use eventlog::{AccountId, Event, EventLog, LogError};
 use parking_lot::RwLock;
-use ractor::ActorRef;
 use tokio::net::TcpListener;
 
-use actors::{Projection, ProjectionError, Registry, RestartPolicy, RouterMsg};
+use actors::{
+    PendingResume, Projection, ProjectionError, Registry, RestartPolicy, RouterHandle, RouterMsg,
+};
 
 pub mod amqp;
 pub mod api;
@@ -59,7 +60,7 @@ pub struct Daemon {
     config: ServeConfig,
     log: EventLog,
     registry: Arc<RwLock<Registry>>,
-    router: ActorRef<RouterMsg>,
+    router: RouterHandle,
     /// Sequence of the snapshot the start loaded (0: none).
     snapshot_seq: u64,
     /// Records replayed after it.
@@ -79,8 +80,15 @@ impl Daemon {
         let log = projection.open_log(&config.data_dir.join("eventlog"))?;
         let restored = projection.restore(&log)?;
         bootstrap_master(&config, &log, &registry).await?;
+        // Deliveries owed from before this start resume once the API is up (`serve`), so
+        // an operator can always reach the API, however large the backlog.
         let router = projection
-            .start_router(&log, config.delivery_settings(), RestartPolicy::default())
+            .start_router(
+                &log,
+                config.delivery_settings(),
+                RestartPolicy::default(),
+                PendingResume::WhenAsked,
+            )
             .await?;
         Ok(Daemon {
             config,
@@ -152,6 +160,8 @@ impl Daemon {
             })
             .await
         });
+        // The API is up: now the deliveries owed from before this start may go.
+        self.router.resume_pending();
         let overdue = async move {
             let _ = signalled_rx.wait_for(|s| *s).await;
             tokio::time::sleep(bound).await;
@@ -176,21 +186,15 @@ impl Daemon {
         // Let tries in flight finish and be logged; whatever has not started (or does not
         // finish within the bound) stays pending in the log and resumes on the next start.
         tracing::info!("API stopped; draining the delivery actors");
-        match self
-            .router
-            .call(RouterMsg::Drain, Some(bound))
-            .await
-        {
-            Ok(ractor::rpc::CallResult::Success(())) => tracing::info!("delivery actors drained"),
+        let drained = match self.router.router() {
+            Some(router) => router.call(RouterMsg::Drain, Some(bound)).await.ok(),
+            None => None,
+        };
+        match drained {
+            Some(ractor::rpc::CallResult::Success(())) => tracing::info!("delivery actors drained"),
             _ => tracing::warn!(?bound, "tries still in flight at the shutdown bound; they stay pending and are retried on the next start"),
         }
-        if let Err(e) = self
-            .router
-            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(2)))
-            .await
-        {
-            tracing::warn!(error = %e, "router did not stop in time");
-        }
+        self.router.stop(Duration::from_secs(2)).await;
         let _ = housekeeping_stop.send(true);
         let _ = housekeeping_task.await;
         // A last snapshot, so the next start replays next to nothing.

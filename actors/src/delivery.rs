@@ -43,15 +43,15 @@ mod retry;
 mod send;
 
 pub use outcome::{
-    classify_status, classify_status_at, classify_transport_error, parse_retry_after, TryOutcome,
-    TryResult,
+    classify_status, classify_status_at, classify_transport_error, is_local_transport_fault,
+    parse_retry_after, TryOutcome, TryResult,
 };
 pub use payload::{build_payload, Payload};
 pub use request::{
-    build_request, build_request_to, parse_target, BodyFormat, DeliveryRequest, HttpVerb,
-    FORM_CONTENT_TYPE, JSON_CONTENT_TYPE,
+    build_request, build_request_to, build_request_within, parse_target, BodyFormat,
+    DeliveryRequest, HttpVerb, FORM_CONTENT_TYPE, JSON_CONTENT_TYPE,
 };
-pub use retry::{retry_delay, RetryPolicy, MAX_BACKOFF, MAX_RETRY_AFTER};
+pub use retry::{retry_delay, RetryPolicy, MAX_BACKOFF, MAX_RECORD_RETRY_WAIT, MAX_RETRY_AFTER};
 pub use send::{
     send_try, DeliveryHeaders, ACCOUNT_ID_HEADER, EVENT_ID_HEADER, HOOK_ID_HEADER, USER_AGENT,
 };
@@ -74,4 +74,8 @@ pub enum DeliveryError {
     /// The payload could not be written as JSON.
     #[error("cannot encode payload as json: {0}")]
     Json(String),
+    /// The encoded payload (body, or GET query string) would be larger than
+    /// `--max-delivery-bytes`.
+    #[error("the encoded delivery is larger than --max-delivery-bytes ({max_bytes} bytes)")]
+    TooLarge { max_bytes: usize },
 }

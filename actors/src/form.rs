@@ -49,20 +49,33 @@ pub fn form_encode(payload: &Map<String, Value>) -> String {
 
 /// [`form_encode`] of an object given as its fields, in the order given.
 pub fn form_encode_fields<'a>(fields: impl Iterator<Item = (&'a str, &'a Value)>) -> String {
+    form_encode_fields_within(fields, usize::MAX).unwrap_or_default()
+}
+
+/// [`form_encode_fields`], given up as soon as the encoding passes `max_bytes` (`None`):
+/// a payload whose encoding would be huge (one long key over a long list repeats the key
+/// per member) costs at most `max_bytes` to find out.
+pub fn form_encode_fields_within<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a Value)>,
+    max_bytes: usize,
+) -> Option<String> {
     let mut out = String::new();
     for (key, value) in fields {
         let mut name = String::with_capacity(key.len());
         encode_key_into(&mut name, key);
-        encode_pairs(&mut out, &mut name, value);
+        if !encode_pairs(&mut out, &mut name, value, max_bytes) {
+            return None;
+        }
     }
-    out
+    Some(out)
 }
 
-/// Writes the pairs for `value` under the (already encoded) field `name`.
+/// Writes the pairs for `value` under the (already encoded) field `name`; `false` as soon
+/// as `out` passes `max_bytes`.
 ///
 /// `name` is used as a scratch buffer: it is extended for each child and truncated back,
 /// so deep payloads do not allocate a fresh name per field.
-fn encode_pairs(out: &mut String, name: &mut String, value: &Value) {
+fn encode_pairs(out: &mut String, name: &mut String, value: &Value, max_bytes: usize) -> bool {
     match value {
         Value::Object(map) => {
             let base = name.len();
@@ -70,9 +83,13 @@ fn encode_pairs(out: &mut String, name: &mut String, value: &Value) {
                 name.push('[');
                 encode_key_into(name, key);
                 name.push(']');
-                encode_pairs(out, name, child);
+                let fits = encode_pairs(out, name, child, max_bytes);
                 name.truncate(base);
+                if !fits {
+                    return false;
+                }
             }
+            true
         }
         Value::Array(items) => {
             let base = name.len();
@@ -87,26 +104,36 @@ fn encode_pairs(out: &mut String, name: &mut String, value: &Value) {
                 } else {
                     name.push_str("[]");
                 }
-                encode_pairs(out, name, item);
+                let fits = encode_pairs(out, name, item, max_bytes);
                 name.truncate(base);
+                if !fits {
+                    return false;
+                }
             }
+            true
         }
-        Value::Null => push_pair(out, name, ""),
-        Value::Bool(true) => push_pair(out, name, "true"),
-        Value::Bool(false) => push_pair(out, name, "false"),
-        Value::Number(number) => push_pair(out, name, &number.to_string()),
-        Value::String(text) => push_pair(out, name, text),
+        Value::Null => push_pair(out, name, "", max_bytes),
+        Value::Bool(true) => push_pair(out, name, "true", max_bytes),
+        Value::Bool(false) => push_pair(out, name, "false", max_bytes),
+        Value::Number(number) => push_pair(out, name, &number.to_string(), max_bytes),
+        Value::String(text) => push_pair(out, name, text, max_bytes),
     }
 }
 
-/// Appends `name=encoded(value)`, preceded by `&` unless it is the first pair.
-fn push_pair(out: &mut String, name: &str, value: &str) {
+/// Appends `name=encoded(value)`, preceded by `&` unless it is the first pair; `false`
+/// when `out` is then longer than `max_bytes`. The name alone is checked before it is
+/// copied, so one pair costs at most its own size past the bound.
+fn push_pair(out: &mut String, name: &str, value: &str, max_bytes: usize) -> bool {
+    if out.len().saturating_add(name.len()) > max_bytes {
+        return false;
+    }
     if !out.is_empty() {
         out.push('&');
     }
     out.push_str(name);
     out.push('=');
     encode_value_into(out, value);
+    out.len() <= max_bytes
 }
 
 /// Appends `value` in the legacy form encoding: space as `+`, `A-Z a-z 0-9 . - ~ _` kept,

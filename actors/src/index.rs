@@ -111,6 +111,7 @@ mod tests {
             retries_left: 2,
             latency_ms: 1,
             next_try_at_ms: None,
+            local_fault: false,
         });
         let keys = index_keys(&attempt);
         assert_eq!(keys.unique, None);

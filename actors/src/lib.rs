@@ -23,7 +23,7 @@ pub mod snapshot;
 pub mod uri_guard;
 pub mod webhook;
 
-pub use projection::{Projection, ProjectionError, Restored};
+pub use projection::{PendingResume, Projection, ProjectionError, Restored, RouterHandle};
 pub use registry::{
     AcceptedEvent, Account, Effect, HookChange, PendingDelivery, Registry, Webhook,
     AUTO_DISABLE_REASON,

@@ -7,15 +7,19 @@
 //! changes state in the only other way there is: [`Projection::restore`] loads the
 //! newest usable snapshot, then replays the records after it through the same `apply`.
 //! [`Projection::start_router`] starts the router last, which resumes every delivery the
-//! registry holds as pending.
+//! registry holds as pending (at once, or when the daemon's API is up), and supervises
+//! it: a router that stops unexpectedly is logged and started again, so deliveries
+//! never stall silently.
 //!
 //! The daemon, the router tests and the fan-out bench are all wired by this one type.
 //! Must not: know HTTP-in, the API or the daemon's flags (the caller hands over the
 //! delivery settings and the restart policy), or decide when snapshots are taken.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use eventlog::{CommitHook, EventLog, LogError, OpenOptions, Record};
 use parking_lot::RwLock;
@@ -40,6 +44,68 @@ pub enum ProjectionError {
     HttpClient(#[from] reqwest::Error),
     #[error("cannot start the router: {0}")]
     Router(String),
+    #[error("the replay reader failed: {0}")]
+    ReplayReaderFailed(String),
+    #[error("the replay stopped at record {applied} but the log goes to {last}")]
+    ReplayIncomplete { applied: u64, last: u64 },
+}
+
+/// When the router resumes the deliveries owed from before the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingResume {
+    /// As it starts (tests, benches).
+    AtStart,
+    /// When asked ([`RouterHandle::resume_pending`]): the daemon asks once its API is up.
+    WhenAsked,
+}
+
+/// Restarts of a router that stopped unexpectedly, within [`ROUTER_RESTART_WINDOW`],
+/// before the supervisor waits [`ROUTER_GIVE_UP_WAIT`] between restarts.
+const ROUTER_MAX_QUICK_RESTARTS: usize = 5;
+const ROUTER_RESTART_WINDOW: Duration = Duration::from_secs(60);
+const ROUTER_RESTART_BACKOFF: Duration = Duration::from_millis(200);
+const ROUTER_GIVE_UP_WAIT: Duration = Duration::from_secs(30);
+
+/// The slot the commit hook hands effects to: the router running now, if any.
+type RouterSlot = Arc<RwLock<Option<ActorRef<RouterMsg>>>>;
+
+/// The running router and its supervisor.
+pub struct RouterHandle {
+    slot: RouterSlot,
+    released: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+impl RouterHandle {
+    /// The router running now (a restarted one after a failure).
+    pub fn router(&self) -> Option<ActorRef<RouterMsg>> {
+        self.slot.read().clone()
+    }
+
+    /// Resumes the deliveries owed from before the start (see [`PendingResume`]); a
+    /// router restarted later resumes them by itself.
+    pub fn resume_pending(&self) {
+        self.released.store(true, Ordering::SeqCst);
+        if let Some(router) = self.router() {
+            let _ = router.cast(RouterMsg::ResumePending);
+        }
+    }
+
+    /// Stops the router for good (no restart), waiting at most `timeout`.
+    pub async fn stop(self, timeout: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(router) = self.router() {
+            if let Err(e) = router
+                .stop_and_wait(Some("shutdown".into()), Some(timeout))
+                .await
+            {
+                tracing::warn!(error = %e, "router did not stop in time");
+            }
+        }
+        self.supervisor.abort();
+        let _ = self.supervisor.await;
+    }
 }
 
 /// What a start rebuilt the registry from.
@@ -57,7 +123,7 @@ pub struct Restored {
 /// the registry anyway).
 pub struct Projection {
     registry: Arc<RwLock<Registry>>,
-    router: Arc<OnceLock<ActorRef<RouterMsg>>>,
+    router: RouterSlot,
 }
 
 impl Default for Projection {
@@ -71,7 +137,7 @@ impl Projection {
     pub fn new() -> Projection {
         Projection {
             registry: Arc::new(RwLock::new(Registry::new())),
-            router: Arc::new(OnceLock::new()),
+            router: Arc::new(RwLock::new(None)),
         }
     }
 
@@ -88,7 +154,7 @@ impl Projection {
         let on_commit: CommitHook = Arc::new(move |record: &Record| {
             let effects = registry.write().apply(record);
             if !effects.is_empty() {
-                if let Some(router) = router.get() {
+                if let Some(router) = router.read().as_ref() {
                     let _ = router.cast(RouterMsg::Effects(effects));
                 }
             }
@@ -169,33 +235,133 @@ impl Projection {
             })
             .map_err(ProjectionError::ReplayReader)?;
         let applied = apply_all(&self.registry, rx);
-        // The reader ends once its records are consumed or the channel closes. Whether
-        // it panicked is in `joined`, which is not acted on: a reader that panicked ends
-        // the replay early, as the end of the log would.
-        let joined = reader.join();
-        let _ = joined;
-        Ok(applied?)
+        // A reader that panicked ended the channel early, as the end of the log would:
+        // its state would be partial, and must not be served as if it were complete.
+        if let Err(panic) = reader.join() {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "it panicked".to_owned());
+            return Err(ProjectionError::ReplayReaderFailed(why));
+        }
+        let applied = applied?;
+        let (reached, last) = (self.registry.read().last_seq(), log.last_seq());
+        if reached < last {
+            return Err(ProjectionError::ReplayIncomplete {
+                applied: reached,
+                last,
+            });
+        }
+        Ok(applied)
     }
 
-    /// Starts the router (which resumes the registry's pending deliveries) with the
-    /// delivery client and `settings`, and hands it the effects of later commits.
+    /// Starts the router with the delivery client and `settings`, hands it the effects of
+    /// later commits, and supervises it: if it ever stops unexpectedly, that is logged as
+    /// an error and a new router starts, which picks up every delivery the registry holds
+    /// (tries in flight may be made again: at-least-once).
     pub async fn start_router(
         &self,
         log: &EventLog,
         settings: DeliverySettings,
         policy: RestartPolicy,
-    ) -> Result<ActorRef<RouterMsg>, ProjectionError> {
+        resume: PendingResume,
+    ) -> Result<RouterHandle, ProjectionError> {
         let ctx = Arc::new(DeliveryContext::new(
             client::build_client(settings.allow_private_targets)?,
             log.clone(),
             Arc::clone(&self.registry),
             settings,
         ));
-        let (router, _handle) = Actor::spawn(None, Router, RouterArgs { ctx, policy })
+        let released = Arc::new(AtomicBool::new(resume == PendingResume::AtStart));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let args = RouterArgs {
+            ctx: Arc::clone(&ctx),
+            policy: policy.clone(),
+            resume_pending: released.load(Ordering::SeqCst),
+        };
+        let (router, handle) = Actor::spawn(None, Router, args)
             .await
             .map_err(|e| ProjectionError::Router(e.to_string()))?;
-        let _ = self.router.set(router.clone());
-        Ok(router)
+        *self.router.write() = Some(router.clone());
+        let supervisor = tokio::spawn(supervise_router(
+            Arc::clone(&self.router),
+            ctx,
+            policy,
+            Arc::clone(&released),
+            Arc::clone(&stopping),
+            router,
+            handle,
+        ));
+        Ok(RouterHandle {
+            slot: Arc::clone(&self.router),
+            released,
+            stopping,
+            supervisor,
+        })
+    }
+}
+
+/// Watches the router; when it stops without being asked to, stops the actors it left
+/// behind and starts a new one (quickly at first, then every [`ROUTER_GIVE_UP_WAIT`]).
+async fn supervise_router(
+    slot: RouterSlot,
+    ctx: Arc<DeliveryContext>,
+    policy: RestartPolicy,
+    released: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+    mut router: ActorRef<RouterMsg>,
+    mut handle: tokio::task::JoinHandle<()>,
+) {
+    let mut recent: std::collections::VecDeque<std::time::Instant> = Default::default();
+    loop {
+        let _ = (&mut handle).await;
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        tracing::error!("the router stopped unexpectedly; deliveries are restarted with a new one");
+        *slot.write() = None;
+        // Its webhook actors outlive a failed router: stop them, so no hook is served
+        // twice once the new router starts its own.
+        router
+            .stop_children_and_wait(
+                Some("router restarting".into()),
+                Some(Duration::from_secs(5)),
+            )
+            .await;
+        let now = std::time::Instant::now();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > ROUTER_RESTART_WINDOW)
+        {
+            recent.pop_front();
+        }
+        recent.push_back(now);
+        let wait = if recent.len() > ROUTER_MAX_QUICK_RESTARTS {
+            ROUTER_GIVE_UP_WAIT
+        } else {
+            ROUTER_RESTART_BACKOFF
+        };
+        loop {
+            tokio::time::sleep(wait).await;
+            if stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let args = RouterArgs {
+                ctx: Arc::clone(&ctx),
+                policy: policy.clone(),
+                resume_pending: released.load(Ordering::SeqCst),
+            };
+            match Actor::spawn(None, Router, args).await {
+                Ok((next, next_handle)) => {
+                    *slot.write() = Some(next.clone());
+                    tracing::warn!("router restarted");
+                    (router, handle) = (next, next_handle);
+                    break;
+                }
+                Err(e) => tracing::error!(error = %e, "cannot restart the router; trying again"),
+            }
+        }
     }
 }
 

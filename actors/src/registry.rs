@@ -428,7 +428,8 @@ impl Registry {
     }
 
     fn record_attempt(&mut self, now: u64, attempt: &Attempt) {
-        if attempt.result == AttemptResult::Failure {
+        // A fault on the daemon's side is not the receiver's failure.
+        if attempt.result == AttemptResult::Failure && !attempt.local_fault {
             if let Some(hook) = self.webhooks.get_mut(&attempt.webhook_id) {
                 if hook.recent_failures.len() == MAX_RECENT_FAILURES {
                     hook.recent_failures.pop_front();
@@ -567,6 +568,11 @@ impl Registry {
             .filter(|h| h.enabled() && matching::hook_accepts(&h.doc, hook_event, payload))
             .map(|h| h.id.clone())
             .collect()
+    }
+
+    /// Whether a webhook has any delivery pending.
+    pub fn has_pending(&self, webhook: &WebhookId) -> bool {
+        self.pending.range(pending_range(webhook)).next().is_some()
     }
 
     /// The pending deliveries of one webhook, in event order.

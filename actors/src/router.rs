@@ -62,12 +62,29 @@ pub enum RouterMsg {
     /// Shutdown: drain every child (tries in flight finish and are logged, nothing new
     /// starts) and answer once all have stopped. New deliveries stay pending in the log.
     Drain(RpcReplyPort<()>),
+    /// Start an actor for every hook with deliveries owed from before the start, if the
+    /// router was started without (the daemon asks once its API is up, so a backlog
+    /// never stands between a restart and the operator).
+    ResumePending,
+    /// Fault injection: the handler returns this error, so the router fails and the
+    /// projection's supervisor restarts it. Used by tests and chaos drills.
+    InjectFault(String),
+}
+
+/// Why the router's handler failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("injected fault: {0}")]
+    Injected(String),
 }
 
 /// Start-up arguments of the router.
 pub struct RouterArgs {
     pub ctx: Arc<DeliveryContext>,
     pub policy: RestartPolicy,
+    /// Start actors for the deliveries owed from before at once (otherwise on
+    /// [`RouterMsg::ResumePending`]).
+    pub resume_pending: bool,
 }
 
 /// The router's state: its children and their restart history.
@@ -83,6 +100,8 @@ pub struct RouterState {
     draining: Option<RpcReplyPort<()>>,
     /// Set by `Drain` for good: no child is started any more.
     shutting_down: bool,
+    /// The deliveries owed from before the start have been resumed.
+    resumed: bool,
 }
 
 /// The router actor.
@@ -108,6 +127,7 @@ impl Actor for Router {
             given_up: HashSet::new(),
             draining: None,
             shutting_down: false,
+            resumed: !args.resume_pending,
         })
     }
 
@@ -116,20 +136,8 @@ impl Actor for Router {
         myself: ActorRef<RouterMsg>,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
-        // Resume every delivery still owed after replay: one actor per hook with work.
-        let owed: Vec<WebhookId> = {
-            let registry = state.ctx.registry.read();
-            let mut hooks: Vec<WebhookId> = registry
-                .webhooks()
-                .filter(|h| h.enabled() && !registry.pending_for(&h.id).is_empty())
-                .map(|h| h.id.clone())
-                .collect();
-            hooks.dedup();
-            hooks
-        };
-        tracing::info!(hooks = owed.len(), "resuming pending deliveries");
-        for id in owed {
-            spawn_child(&myself, state, id).await;
+        if !state.resumed {
+            resume_pending(&myself, state).await;
         }
         Ok(())
     }
@@ -184,6 +192,12 @@ impl Actor for Router {
             RouterMsg::RestartCount(id, reply) => {
                 let _ = reply.send(state.restart_totals.get(&id).copied().unwrap_or(0));
             }
+            RouterMsg::ResumePending => {
+                if !state.resumed {
+                    resume_pending(&myself, state).await;
+                }
+            }
+            RouterMsg::InjectFault(why) => return Err(Box::new(RouterError::Injected(why))),
             RouterMsg::Drain(reply) => {
                 tracing::info!(children = state.children.len(), "draining webhook actors");
                 for child in state.children.values() {
@@ -245,6 +259,23 @@ impl Actor for Router {
         }
         answer_drain_when_idle(state);
         Ok(())
+    }
+}
+
+/// Resumes every delivery still owed after replay: one actor per hook with work.
+async fn resume_pending(myself: &ActorRef<RouterMsg>, state: &mut RouterState) {
+    state.resumed = true;
+    let owed: Vec<WebhookId> = {
+        let registry = state.ctx.registry.read();
+        registry
+            .webhooks()
+            .filter(|h| h.enabled() && registry.has_pending(&h.id))
+            .map(|h| h.id.clone())
+            .collect()
+    };
+    tracing::info!(hooks = owed.len(), "resuming pending deliveries");
+    for id in owed {
+        spawn_child(myself, state, id).await;
     }
 }
 

@@ -121,6 +121,29 @@ enum GuardError {
     Private(String),
     #[error("{0} has no address")]
     NoAddress(String),
+    /// The system resolver could not answer now (not: the name does not exist).
+    #[error("resolving {0}: the resolver is unavailable: {1}")]
+    ResolverUnavailable(String, std::io::Error),
+}
+
+/// Whether `error` is this guard's refusal of a private address, or a resolver that
+/// could not answer: faults on our side, never the receiver's (they do not count
+/// towards auto-disable).
+pub fn is_local_resolver_fault(error: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        error.downcast_ref::<GuardError>(),
+        Some(GuardError::Private(_) | GuardError::ResolverUnavailable(..))
+    )
+}
+
+/// Whether a lookup error means the resolver could not answer (getaddrinfo's
+/// `EAI_AGAIN` and system errors), as opposed to a name that does not exist. The standard
+/// library gives these no `ErrorKind`, so the text it renders from `gai_strerror` is read.
+fn resolver_unavailable(e: &std::io::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Temporary failure in name resolution")
+        || text.contains("System error")
+        || e.raw_os_error().is_some()
 }
 
 impl GuardedResolver {
@@ -135,10 +158,14 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
-                .collect();
+            let looked_up = tokio::net::lookup_host((host.clone(), 0)).await;
+            let found: Vec<SocketAddr> = match looked_up {
+                Ok(found) => found.collect(),
+                Err(e) if resolver_unavailable(&e) => {
+                    return Err(Box::new(GuardError::ResolverUnavailable(host, e)) as _)
+                }
+                Err(e) => return Err(Box::new(e) as _),
+            };
             if found.is_empty() {
                 return Err(Box::new(GuardError::NoAddress(host)) as _);
             }

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use eventlog::{now_ms, Event, WebhookId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tracing::Instrument;
 
 use crate::delivery::TryResult;
 use crate::hook_config::HookConfig;
@@ -65,8 +66,12 @@ pub enum WebhookMsg {
     /// The attempt records of these tries are in the log: each try's event sequence
     /// and when it is retried (`None`: the delivery is finished).
     Recorded(Vec<(u64, Option<u64>)>),
-    /// These tries' attempt records could not be appended; they will be made again.
-    RecordFailed(Vec<u64>),
+    /// The log refused this batch of attempt records: it is written again later (the
+    /// tries are not made again: a receiver that answered is not sent the event twice),
+    /// and no new try starts until it is written.
+    RecordFailed(Vec<WaitingRecord>),
+    /// Time to write the refused attempt records again.
+    RetryRecords,
     /// Shutdown: start nothing new, stop once the tries in flight are finished and
     /// logged. Deliveries not started stay pending in the log for the next start.
     Drain,
@@ -96,6 +101,9 @@ pub struct WebhookState {
     config_seq: u64,
     /// Shutting down: nothing new starts; the actor stops when idle.
     draining: bool,
+    /// `webhook{webhook_id, account_id}`: the handlers and every task the actor spawns
+    /// run in it, so their logs say which hook they are about.
+    span: tracing::Span,
 }
 
 /// The webhook actor (stateless handler; the state is [`WebhookState`]).
@@ -146,6 +154,7 @@ impl Actor for WebhookActor {
             loaded_seq: registry.last_seq(),
             config_seq: registry.last_seq(),
             draining: false,
+            span: tracing::info_span!("webhook", webhook_id = %hook.id, account_id = %hook.account_id),
         };
         drop(registry);
         let mut state = state;
@@ -171,6 +180,8 @@ impl Actor for WebhookActor {
         message: WebhookMsg,
         state: &mut WebhookState,
     ) -> Result<(), ActorProcessingErr> {
+        let span = state.span.clone();
+        let _in_span = span.enter();
         match message {
             WebhookMsg::Deliver(delivery) => {
                 // A freshly spawned actor already loaded this delivery from the registry.
@@ -202,6 +213,7 @@ impl Actor for WebhookActor {
             }
             WebhookMsg::Recorded(tries) => {
                 state.records.in_flight = false;
+                state.records.unwritable = false;
                 let now = now_ms();
                 for (event_seq, next_try_at_ms) in tries {
                     let timer = match next_try_at_ms {
@@ -212,21 +224,20 @@ impl Actor for WebhookActor {
                 }
                 flush_records(&myself, state);
             }
-            WebhookMsg::RecordFailed(event_seqs) => {
+            WebhookMsg::RecordFailed(mut batch) => {
                 state.records.in_flight = false;
-                let now = now_ms();
-                let at = state
-                    .ctx
-                    .settings
-                    .retry_policy()
-                    .unrecorded_try_again_at(now);
-                for event_seq in event_seqs {
-                    set_timer(
-                        &myself,
-                        state.queue.retry_at(event_seq, at, false, now),
-                        now,
-                    );
+                // The refused records go first again, before the ones that came since.
+                batch.append(&mut state.records.waiting);
+                state.records.waiting = batch;
+                state.records.unwritable = true;
+                if !state.records.failing {
+                    state.records.failing = true;
+                    let wait = state.ctx.settings.retry_policy().record_retry_wait();
+                    myself.send_after(wait, || WebhookMsg::RetryRecords);
                 }
+            }
+            WebhookMsg::RetryRecords => {
+                state.records.failing = false;
                 flush_records(&myself, state);
             }
             WebhookMsg::Drain => state.draining = true,
@@ -253,7 +264,9 @@ fn set_timer(myself: &ActorRef<WebhookMsg>, timer: Option<Timer>, now: u64) {
 
 /// Starts the deliveries that may start now, up to the in-flight bound.
 fn pump(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
-    if state.auto_disable.disabled() {
+    // While the log refuses attempt records, a new try's outcome could not be recorded
+    // either: nothing starts until the waiting records are written.
+    if state.auto_disable.disabled() || state.records.unwritable {
         return;
     }
     let configured = state.ctx.settings.max_in_flight_per_hook.max(1);
@@ -269,13 +282,16 @@ fn start_try(myself: &ActorRef<WebhookMsg>, state: &WebhookState, delivery: Pend
     let ctx = Arc::clone(&state.ctx);
     let hook = Arc::clone(&state.hook);
     let me = myself.clone();
-    tokio::spawn(async move {
-        let result = ctx.try_delivery(&hook, &delivery).await;
-        // The actor may have stopped meanwhile (hook disabled or deleted): then the
-        // result has no one to act on it, and the registry still holds the delivery if
-        // it is still owed.
-        let _ = me.cast(WebhookMsg::TryDone { event_seq, result });
-    });
+    tokio::spawn(
+        async move {
+            let result = ctx.try_delivery(&hook, &delivery).await;
+            // The actor may have stopped meanwhile (hook disabled or deleted): then the
+            // result has no one to act on it, and the registry still holds the delivery
+            // if it is still owed.
+            let _ = me.cast(WebhookMsg::TryDone { event_seq, result });
+        }
+        .instrument(state.span.clone()),
+    );
 }
 
 /// Decides what a finished try means, then logs it (and maybe the disable).
@@ -299,10 +315,14 @@ fn on_try_done(
         &mut state.auto_disable,
         &mut rand::rng(),
     );
-    if let Some(pause) = state
-        .breaker
-        .record(decision.success, now, settings.retry_base)
-    {
+    let pause = if decision.local_fault {
+        None
+    } else {
+        state
+            .breaker
+            .record(decision.success, now, settings.retry_base)
+    };
+    if let Some(pause) = pause {
         tracing::debug!(webhook_id = %state.hook.id, failures = state.breaker.consecutive_failures(), ?pause, "webhook keeps failing; pausing its tries");
         myself.send_after(pause, || WebhookMsg::Resume);
     }
@@ -323,43 +343,57 @@ fn on_try_done(
     flush_records(myself, state);
 }
 
+/// One finished try waiting for the log: its event sequence, when it is retried, and
+/// its records (the attempt, and maybe the disable and its notification).
+pub type WaitingRecord = (u64, Option<u64>, Vec<Event>);
+
 /// Attempt records waiting for the log: one append at a time per hook, carrying every
 /// try that finished meanwhile (a hook's tries run in parallel, so they bunch up).
 #[derive(Debug, Default)]
 struct PendingRecords {
-    /// Each try's event sequence, retry time and records, in the order they finished.
-    waiting: Vec<(u64, Option<u64>, Vec<Event>)>,
+    /// The finished tries, in the order they finished.
+    waiting: Vec<WaitingRecord>,
     /// An append of earlier ones has not answered yet.
     in_flight: bool,
+    /// The log refused an append: a `RetryRecords` timer is set.
+    failing: bool,
+    /// The log refused the last append: no new try starts until an append succeeds.
+    unwritable: bool,
 }
 
 /// Appends the waiting attempt records in one go, unless an append is in flight (its
 /// answer calls this again).
 fn flush_records(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
-    if state.records.in_flight || state.records.waiting.is_empty() {
+    if state.records.in_flight || state.records.failing || state.records.waiting.is_empty() {
         return;
     }
     state.records.in_flight = true;
     let waiting = std::mem::take(&mut state.records.waiting);
-    let mut tries = Vec::with_capacity(waiting.len());
-    let mut events = Vec::with_capacity(waiting.len());
-    for (event_seq, next_try_at_ms, records) in waiting {
-        tries.push((event_seq, next_try_at_ms));
-        events.extend(records);
-    }
+    let tries: Vec<(u64, Option<u64>)> = waiting
+        .iter()
+        .map(|(event_seq, next_try_at_ms, _)| (*event_seq, *next_try_at_ms))
+        .collect();
+    // The records are kept until the log has them: a refused append is written again
+    // (never the try made again), so each is cloned for the append.
+    let events: Vec<Event> = waiting
+        .iter()
+        .flat_map(|(_, _, records)| records.iter().cloned())
+        .collect();
     let log = state.ctx.log.clone();
     let me = myself.clone();
-    tokio::spawn(async move {
-        let message = match log.append_background(events).await {
-            Ok(_) => WebhookMsg::Recorded(tries),
-            Err(e) => {
-                let event_seqs: Vec<u64> = tries.into_iter().map(|(seq, _)| seq).collect();
-                tracing::error!(error = %e, ?event_seqs, "could not log delivery attempts; they will be tried again");
-                WebhookMsg::RecordFailed(event_seqs)
-            }
-        };
-        let _ = me.cast(message);
-    });
+    tokio::spawn(
+        async move {
+            let message = match log.append_background(events).await {
+                Ok(_) => WebhookMsg::Recorded(tries),
+                Err(e) => {
+                    tracing::error!(error = %e, tries = waiting.len(), "cannot log delivery attempts; writing them again later, no new try starts meanwhile");
+                    WebhookMsg::RecordFailed(waiting)
+                }
+            };
+            let _ = me.cast(message);
+        }
+        .instrument(state.span.clone()),
+    );
 }
 
 fn millis(d: Duration) -> u64 {

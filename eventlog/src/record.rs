@@ -152,6 +152,11 @@ pub struct Attempt {
     /// When the next try is due (Unix ms); `None` when this delivery is finished.
     #[serde(default)]
     pub next_try_at_ms: Option<u64>,
+    /// The try failed on the daemon's side before any connection (out of descriptors,
+    /// resolver down, a refused private address): not the receiver's failure, so it does
+    /// not count towards auto-disable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local_fault: bool,
 }
 
 /// When a token of a `TokenIssued` record stops being valid, Unix ms: `expires_at_ms`

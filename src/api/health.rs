@@ -1,13 +1,18 @@
 //! `GET /healthz`: answers once the log is replayed and the API serves (no auth), with
-//! what an operator wants at a glance.
+//! what an operator wants at a glance. While the event log cannot be written (a full
+//! disk, the writer stopped) it answers 503 with the reason: nothing can be accepted
+//! then, and API writes answer 503 too.
 
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use eventlog::LogHealth;
 use serde_json::json;
 
 use super::envelope::Reply;
 use super::state::AppState;
+use crate::clock;
 
 /// `GET /healthz`: the log's last sequence, the deliveries pending, the events accepted,
 /// the newest snapshot and how the last start went.
@@ -21,12 +26,25 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Reply {
         )
     };
     let start = state.start_info();
-    Reply::ok(json!({
-        "status": "ok",
+    let (status, log) = match state.log_health() {
+        LogHealth::Writable => (StatusCode::OK, json!({"writable": true})),
+        LogHealth::Failing { reason, since_ms } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"writable": false, "reason": reason, "since": clock::rfc3339(since_ms)}),
+        ),
+        LogHealth::Stopped => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"writable": false, "reason": "the event log's writer has stopped; restart the daemon"}),
+        ),
+    };
+    let reply = Reply::ok(json!({
+        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
+        "log": log,
         "last_seq": last_seq,
         "pending_deliveries": pending,
         "events_accepted": events_accepted,
         "last_snapshot_seq": state.figures().last_snapshot_seq.load(Ordering::Relaxed),
         "start": {"snapshot_seq": start.snapshot_seq, "replayed_records": start.replayed_records},
-    }))
+    }));
+    reply.with_status(status)
 }

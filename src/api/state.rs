@@ -102,6 +102,11 @@ impl AppState {
         }
     }
 
+    /// Whether the event log can be written now.
+    pub(crate) fn log_health(&self) -> eventlog::LogHealth {
+        self.inner.log.health()
+    }
+
     /// Whether any account ever created a webhook with this id (the log keeps a unique
     /// key per created webhook, deleted ones included).
     pub(crate) fn webhook_id_used(&self, id: &eventlog::WebhookId) -> Result<bool, ApiError> {

@@ -93,6 +93,7 @@ fn history() -> History {
             retries_left: 1,
             latency_ms: 12,
             next_try_at_ms: Some(1_795_000_000_000),
+            local_fault: false,
         }),
         // 8
         Event::TokenIssued {

@@ -15,6 +15,7 @@ mod crash;
 mod delivery;
 mod durability;
 mod envelope;
+mod log_health;
 mod hostile;
 mod restart;
 mod shutdown;

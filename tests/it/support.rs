@@ -32,6 +32,11 @@ impl Daemon {
 
     /// Starts a daemon on `dir` (which may hold an earlier daemon's log).
     pub fn start_in(dir: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(dir, extra, &[])
+    }
+
+    /// [`Daemon::start_in`] with extra environment variables (fault hooks).
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         // PISTON_TEST_BIN runs the tests against another build (to show a test fails on
         // the code before a fix); by default, this build's binary.
         let binary = std::env::var_os("PISTON_TEST_BIN").map_or_else(
@@ -48,6 +53,7 @@ impl Daemon {
             .arg("--master-api-key")
             .arg(MASTER_KEY)
             .args(extra)
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("PISTON_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),

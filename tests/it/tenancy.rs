@@ -285,3 +285,211 @@ async fn a_deep_account_chain_costs_little_memory_and_replays_flat() {
     );
     assert!(after < 96 * 1024, "RSS after replaying it: {after} KiB");
 }
+
+fn post_event(account: &str, call: &str, extra: Value) -> Value {
+    let mut e = json!({"hook_event": "channel_create", "account_id": account, "call_id": call});
+    if let (Value::Object(map), Value::Object(more)) = (&mut e, extra) {
+        map.extend(more);
+    }
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tenant_cannot_starve_another_of_the_global_capacity() {
+    // Four tries at once in all; tenant A's receivers answer after 3 s.
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--max-in-flight",
+        "4",
+        "--request-timeout-ms",
+        "20000",
+    ]);
+    let master = d.master().await;
+    let root = master.own_account().await;
+    let a = master.create_account(&root, "slow tenant").await;
+    let b = master.create_account(&root, "other tenant").await;
+    let rx = TestReceiver::start().await;
+    rx.slow_when_contains("slow-tenant", Duration::from_secs(2));
+    for i in 0..10 {
+        let mut doc = json!({"name": format!("a{i}"), "uri": format!("{}/a{i}", rx.url),
+                             "hook": "channel_create", "format": "json"});
+        doc["custom_data"] = json!({"marker": "slow-tenant"});
+        master.create_webhook(&a, doc).await;
+    }
+    master
+        .create_webhook(
+            &b,
+            json!({"name": "b", "uri": format!("{}/b", rx.url), "hook": "channel_create", "format": "json"}),
+        )
+        .await;
+    // 30 deliveries for A (3 events x 10 hooks), all at once, then one for B.
+    let a_events: Vec<Value> = (0..3)
+        .map(|i| post_event(&a, &format!("a-call-{i}"), json!({})))
+        .collect();
+    master
+        .send("POST", "/v2/events", Some(json!({ "data": a_events })))
+        .await
+        .expect(202);
+    // B's event comes once A's tries hold every permit and the rest of A's wait.
+    let busy = eventually(Duration::from_secs(20), || async {
+        (rx.arrived() >= 4).then_some(())
+    })
+    .await;
+    assert!(busy.is_some(), "A's first tries arrived");
+    master
+        .send(
+            "POST",
+            "/v2/events",
+            Some(json!({"data": post_event(&b, "b-call", json!({}))})),
+        )
+        .await
+        .expect(202);
+    let received = eventually(Duration::from_secs(60), || async {
+        let r = rx.received();
+        r.iter().any(|x| x.uri.starts_with("/b")).then_some(r)
+    })
+    .await
+    .expect("B's delivery arrived");
+    let b_position = received
+        .iter()
+        .position(|r| r.uri.starts_with("/b"))
+        .expect("B's delivery");
+    // First come, first served, B's one try would wait behind A's 26 queued ones (about
+    // 13 s); shared fairly, it takes one of the first permits that come free.
+    assert!(
+        b_position < 10,
+        "B's delivery finished after {b_position} of A's: it waited behind A's backlog"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_that_would_encode_too_large_is_a_final_failure_naming_the_limit() {
+    let d = Daemon::start(&[
+        "--allow-private-targets",
+        "--max-delivery-bytes",
+        "10000",
+        "--failure-threshold",
+        "1",
+    ]);
+    let master = d.master().await;
+    let root = master.own_account().await;
+    let rx = TestReceiver::start().await;
+    let hook = master
+        .create_webhook(
+            &root,
+            json!({"name": "form", "uri": rx.url, "hook": "channel_create", "format": "form-data"}),
+        )
+        .await;
+    // One 2,000-character key over a 2,000-member list: a 20 KB event whose form
+    // encoding repeats the key per member (about 4 MB).
+    let long_key = "k".repeat(2000);
+    let members: Vec<u32> = (0..2000).collect();
+    let mut big = post_event(&root, "big-call", json!({}));
+    big[&long_key] = json!(members);
+    master
+        .send("POST", "/v2/events", Some(json!({ "data": big })))
+        .await
+        .expect(202);
+    let attempt = eventually(Duration::from_secs(20), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{root}/webhooks/{hook}/attempts"))
+            .await
+            .expect(200);
+        r.data().as_array().and_then(|a| a.first().cloned())
+    })
+    .await
+    .expect("an attempt is listed");
+    assert_eq!(attempt["result"], "failure", "{attempt}");
+    assert_eq!(attempt["retries_left"], 2, "final at the first try: {attempt}");
+    let reason = attempt["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("--max-delivery-bytes") && reason.contains("10000"),
+        "{attempt}"
+    );
+    // Nothing was sent, nothing is owed, and it is not the receiver's failure: with a
+    // failure threshold of 1 the hook stays enabled, and a small event still goes.
+    assert_eq!(d.health().await["pending_deliveries"], 0);
+    master
+        .send(
+            "POST",
+            "/v2/events",
+            Some(json!({"data": post_event(&root, "small-call", json!({}))})),
+        )
+        .await
+        .expect(202);
+    let got = rx.wait_for(1).await;
+    assert!(got[0].text().contains("small-call"));
+    let stored = master
+        .get(&format!("/v2/accounts/{root}/webhooks/{hook}"))
+        .await
+        .expect(200);
+    assert_eq!(stored.data()["enabled"], true);
+}
+
+/// This machine's host name, if it resolves to a loopback or private address only (the
+/// usual /etc/hosts entry), so that a daemon without `--allow-private-targets` refuses it
+/// when connecting.
+async fn a_name_that_resolves_to_a_private_address() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_owned();
+    let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 80)).await.ok()?.collect();
+    let private = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback(),
+    };
+    (!addrs.is_empty() && addrs.iter().all(|a| private(a.ip()))).then_some(name)
+}
+
+#[tokio::test]
+async fn faults_on_our_side_are_retried_but_never_disable_a_hook() {
+    let Some(name) = a_name_that_resolves_to_a_private_address().await else {
+        skip_or_fail_without(
+            "a host name that resolves to a private address",
+            "this machine's host name does not resolve to loopback or a private address",
+        );
+        return;
+    };
+    // Private targets refused: every try is refused by the resolver guard, before any
+    // connection. Two failures would disable the hook if they counted.
+    let d = Daemon::start(&["--failure-threshold", "2", "--retry-base-ms", "50"]);
+    let master = d.master().await;
+    let root = master.own_account().await;
+    let hook = master
+        .create_webhook(
+            &root,
+            json!({"name": "private", "uri": format!("http://{name}:9/"), "hook": "channel_create",
+                   "retries": 1}),
+        )
+        .await;
+    let events: Vec<Value> = (0..3)
+        .map(|i| post_event(&root, &format!("local-{i}"), json!({})))
+        .collect();
+    master
+        .send("POST", "/v2/events", Some(json!({ "data": events })))
+        .await
+        .expect(202);
+    // Three deliveries, two tries each: six refused tries, all logged.
+    let attempts = eventually(Duration::from_secs(30), || async {
+        let r = master
+            .get(&format!("/v2/accounts/{root}/webhooks/{hook}/attempts"))
+            .await
+            .expect(200);
+        let items = r.data().as_array().cloned().unwrap_or_default();
+        (items.len() == 6).then_some(items)
+    })
+    .await
+    .expect("six attempts");
+    for a in &attempts {
+        assert_eq!(a["result"], "failure", "{a}");
+        assert!(
+            a["client_error"].as_str().is_some_and(|e| e.contains("private")),
+            "{a}"
+        );
+    }
+    let stored = master
+        .get(&format!("/v2/accounts/{root}/webhooks/{hook}"))
+        .await
+        .expect(200);
+    assert_eq!(stored.data()["enabled"], true, "{}", stored.body);
+    assert!(stored.data().get("disable_reason").is_none());
+}

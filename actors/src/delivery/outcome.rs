@@ -32,6 +32,12 @@ pub enum TryOutcome {
         /// The HTTP status.
         status: u16,
     },
+    /// The request was not sent: it breaks a bound of the daemon's own (the encoded
+    /// payload over `--max-delivery-bytes`). Final: another try would build the same.
+    NotSent {
+        /// Why, naming the bound.
+        reason: String,
+    },
 }
 
 impl TryOutcome {
@@ -50,6 +56,7 @@ impl TryOutcome {
         match self {
             Self::Success { status } | Self::Final { status } => Some(*status),
             Self::Retryable { status, .. } => *status,
+            Self::NotSent { .. } => None,
         }
     }
 
@@ -57,7 +64,7 @@ impl TryOutcome {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Retryable { retry_after, .. } => *retry_after,
-            Self::Success { .. } | Self::Final { .. } => None,
+            Self::Success { .. } | Self::Final { .. } | Self::NotSent { .. } => None,
         }
     }
 }
@@ -149,6 +156,10 @@ pub struct TryResult {
     /// Wall time of the whole try, from sending to the end of the body read, in
     /// milliseconds.
     pub latency_ms: u64,
+    /// The try failed on our side before any connection was attempted (out of file
+    /// descriptors, the resolver down, a refused private address): it is retried, but
+    /// it is not the receiver's failure and never counts towards auto-disable.
+    pub local_fault: bool,
 }
 
 impl TryResult {
@@ -165,8 +176,60 @@ impl TryResult {
             response_body: None,
             client_error: Some(client_error),
             latency_ms,
+            local_fault: false,
         }
     }
+
+    /// A delivery the daemon refused to send (see [`TryOutcome::NotSent`]): final, and not
+    /// the receiver's failure.
+    pub fn not_sent(reason: String) -> Self {
+        TryResult {
+            outcome: TryOutcome::NotSent { reason },
+            response_code: None,
+            response_body: None,
+            client_error: None,
+            latency_ms: 0,
+            local_fault: true,
+        }
+    }
+
+    /// A try that failed on our side before any connection (see [`TryResult::local_fault`]).
+    pub fn local_fault(client_error: String, latency_ms: u64) -> Self {
+        TryResult {
+            local_fault: true,
+            ..TryResult::no_answer(client_error, latency_ms)
+        }
+    }
+}
+
+/// Whether a transport error happened on our side before any connection was attempted:
+/// the process is out of file descriptors (or memory for sockets), the resolver is
+/// unreachable, or the resolver guard refused every address (see
+/// [`uri_guard::is_local_resolver_fault`](crate::uri_guard::is_local_resolver_fault)).
+/// A refused or reset connection, a timeout or an unknown name are the receiver's.
+pub fn is_local_transport_fault(err: &reqwest::Error) -> bool {
+    const LOCAL_ERRNOS: [i32; 4] = [
+        23,  // ENFILE: the system is out of file descriptors
+        24,  // EMFILE: the process is
+        12,  // ENOMEM
+        105, // ENOBUFS
+    ];
+    let mut current: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(error) = current {
+        if let Some(io_error) = error.downcast_ref::<io::Error>() {
+            if io_error
+                .raw_os_error()
+                .is_some_and(|code| LOCAL_ERRNOS.contains(&code))
+            {
+                return true;
+            }
+        }
+        if crate::uri_guard::is_local_resolver_fault(error) {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// A short, stable description of a transport error, for the attempt's `client_error`.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{DeliveryError, Payload};
-use crate::form::form_encode_fields;
+use crate::form::form_encode_fields_within;
 
 /// Content type of `form-data` bodies.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -163,15 +163,31 @@ pub fn parse_target(uri: &str) -> Result<Url, DeliveryError> {
 
 /// [`build_request`] to a URL already through [`parse_target`].
 pub fn build_request_to<'a>(
-    mut url: Url,
+    url: Url,
     verb: HttpVerb,
     format: BodyFormat,
     payload: impl Into<Payload<'a>>,
 ) -> Result<DeliveryRequest, DeliveryError> {
+    build_request_within(url, verb, format, payload, usize::MAX)
+}
+
+/// [`build_request_to`] with a bound on what the payload encodes to: the body of a POST
+/// or PUT, or the query string a GET adds (`--max-delivery-bytes`). Encoding stops as
+/// soon as it passes the bound ([`DeliveryError::TooLarge`]), so an event that would
+/// encode to gigabytes costs at most the bound.
+pub fn build_request_within<'a>(
+    mut url: Url,
+    verb: HttpVerb,
+    format: BodyFormat,
+    payload: impl Into<Payload<'a>>,
+    max_bytes: usize,
+) -> Result<DeliveryRequest, DeliveryError> {
     let payload: Payload<'a> = payload.into();
+    let too_large = || DeliveryError::TooLarge { max_bytes };
     match verb {
         HttpVerb::Get => {
-            let encoded = form_encode_fields(payload.fields());
+            let encoded =
+                form_encode_fields_within(payload.fields(), max_bytes).ok_or_else(too_large)?;
             if !encoded.is_empty() {
                 let query = match url.query().map(|q| q.trim_end_matches('&')) {
                     Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
@@ -190,12 +206,21 @@ pub fn build_request_to<'a>(
             let (content_type, body) = match format {
                 BodyFormat::FormData => (
                     FORM_CONTENT_TYPE,
-                    form_encode_fields(payload.fields()).into_bytes(),
+                    form_encode_fields_within(payload.fields(), max_bytes)
+                        .ok_or_else(too_large)?
+                        .into_bytes(),
                 ),
-                BodyFormat::Json => (
-                    JSON_CONTENT_TYPE,
-                    serde_json::to_vec(&payload).map_err(|e| DeliveryError::Json(e.to_string()))?,
-                ),
+                BodyFormat::Json => {
+                    let mut body = BoundedBuffer {
+                        bytes: Vec::new(),
+                        max_bytes,
+                    };
+                    match serde_json::to_writer(&mut body, &payload) {
+                        Ok(()) => (JSON_CONTENT_TYPE, body.bytes),
+                        Err(e) if e.is_io() => return Err(too_large()),
+                        Err(e) => return Err(DeliveryError::Json(e.to_string())),
+                    }
+                }
             };
             Ok(DeliveryRequest {
                 method: verb,
@@ -204,6 +229,27 @@ pub fn build_request_to<'a>(
                 body: Bytes::from(body),
             })
         }
+    }
+}
+
+/// A byte buffer that refuses to grow past `max_bytes` (an I/O error, which stops the
+/// JSON writer there).
+struct BoundedBuffer {
+    bytes: Vec<u8>,
+    max_bytes: usize,
+}
+
+impl std::io::Write for BoundedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.max_bytes {
+            return Err(std::io::Error::other("over the delivery size bound"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

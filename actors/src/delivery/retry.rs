@@ -46,10 +46,11 @@ impl RetryPolicy {
         retries.saturating_add(1).saturating_sub(tries_done)
     }
 
-    /// When a try whose attempt record could not be written is made again, from `now`
-    /// (Unix ms): one base later. It does not count as a try.
-    pub fn unrecorded_try_again_at(&self, now: u64) -> u64 {
-        now.saturating_add(u64::try_from(self.base.as_millis()).unwrap_or(u64::MAX))
+    /// How long a hook waits before it writes again attempt records the log refused
+    /// (a full disk, say): one base, at most [`MAX_RECORD_RETRY_WAIT`]. The tries are
+    /// not made again; only their records are written.
+    pub fn record_retry_wait(&self) -> Duration {
+        self.base.min(MAX_RECORD_RETRY_WAIT)
     }
 
     /// When try number `tries_done` ended at `now` (Unix ms) with `outcome`: the time of
@@ -70,6 +71,9 @@ impl RetryPolicy {
         Some(now.saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)))
     }
 }
+
+/// Longest wait between two attempts to write refused attempt records.
+pub const MAX_RECORD_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 /// Longest wait [`retry_delay`] computes from the exponential backoff (before jitter),
 /// unless the base delay itself is longer.

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use super::{classify_status, classify_transport_error, DeliveryRequest, HttpVerb, TryResult};
+use super::{
+    classify_status, classify_transport_error, is_local_transport_fault, DeliveryRequest, HttpVerb,
+    TryResult,
+};
 
 /// The `User-Agent` of every delivery: `piston-webhooks/<crate version>`.
 pub const USER_AGENT: &str = concat!("piston-webhooks/", env!("CARGO_PKG_VERSION"));
@@ -95,8 +98,14 @@ pub async fn send_try(
     let response = match builder.send().await {
         Ok(response) => response,
         Err(err) => {
+            // reqwest's errors name the URL, which may carry credentials or a token:
+            // never into logs or attempts.
+            let err = err.without_url();
             let client_error = classify_transport_error(&err);
             debug!(error = %err, client_error = %client_error, "delivery try failed to get an answer");
+            if is_local_transport_fault(&err) {
+                return TryResult::local_fault(client_error, elapsed_ms(started));
+            }
             return TryResult::no_answer(client_error, elapsed_ms(started));
         }
     };
@@ -117,6 +126,7 @@ pub async fn send_try(
         response_body,
         client_error: None,
         latency_ms,
+        local_fault: false,
     }
 }
 

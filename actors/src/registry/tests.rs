@@ -346,6 +346,7 @@ fn attempted(
         retries_left: u32::from(next_try_at_ms.is_some()),
         latency_ms: 5,
         next_try_at_ms,
+        local_fault: false,
     })
 }
 

@@ -56,6 +56,7 @@ fn call_events_and_attempts_go_unless_still_owed_and_configuration_stays() {
         retries_left: 2,
         latency_ms: 1,
         next_try_at_ms: None,
+        local_fault: false,
     });
     assert!(rule.may_forget(&record(3, attempt)));
     let account = Event::AccountCreated {

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::{RestartPolicy, RouterMsg};
-use crate::projection::Projection;
+use crate::projection::{PendingResume, Projection, RouterHandle};
 use crate::webhook::{DeliverySettings, WebhookMsg};
 
 /// How long any condition may take to come true.
@@ -191,7 +191,7 @@ impl Stack {
     }
 
     /// Spawns the router and only then lets the commit hook reach it.
-    async fn spawn_router(&self) -> ActorRef<RouterMsg> {
+    async fn spawn_router(&self) -> RouterHandle {
         let settings = DeliverySettings {
             retry_base: Duration::from_millis(20),
             request_timeout: Duration::from_secs(5),
@@ -200,10 +200,11 @@ impl Stack {
             max_in_flight_per_hook: 4,
             max_in_flight_total: 64,
             max_response_body: 4096,
+            max_delivery_bytes: 1024 * 1024,
             allow_private_targets: true,
         };
         self.projection
-            .start_router(&self.log, settings, policy())
+            .start_router(&self.log, settings, policy(), PendingResume::AtStart)
             .await
             .unwrap()
     }
@@ -265,10 +266,11 @@ impl Stack {
         .await;
     }
 
-    async fn shutdown(self, router: ActorRef<RouterMsg>) {
-        let timeout = Some(Duration::from_secs(5));
-        router.stop_children_and_wait(None, timeout).await;
-        router.stop_and_wait(None, timeout).await.unwrap();
+    async fn shutdown(self, handle: RouterHandle) {
+        let timeout = Duration::from_secs(5);
+        let router = handle.router().unwrap();
+        router.stop_children_and_wait(None, Some(timeout)).await;
+        handle.stop(timeout).await;
         self.log.close().unwrap();
     }
 }
@@ -311,7 +313,8 @@ async fn fail_and_wait_restart(
 async fn a_failed_webhook_actor_is_restarted_and_keeps_delivering() {
     let receiver = Receiver::start().await;
     let stack = Stack::open();
-    let router = stack.spawn_router().await;
+    let handle = stack.spawn_router().await;
+    let router = handle.router().unwrap();
     stack.create_hook(&receiver.url).await;
     assert_eq!(
         child_of(&router, &stack.hook).await.map(|c| c.get_id()),
@@ -339,14 +342,15 @@ async fn a_failed_webhook_actor_is_restarted_and_keeps_delivering() {
     let current = child_of(&router, &stack.hook).await.unwrap();
     assert_eq!(current.get_id(), second.get_id());
     assert_eq!(restart_count(&router, &stack.hook).await, 1);
-    stack.shutdown(router).await;
+    stack.shutdown(handle).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_restarts_the_router_gives_up_until_the_hook_changes() {
     let receiver = Receiver::start().await;
     let stack = Stack::open();
-    let router = stack.spawn_router().await;
+    let handle = stack.spawn_router().await;
+    let router = handle.router().unwrap();
     stack.create_hook(&receiver.url).await;
     stack.accept("ev-1").await;
     receiver.wait_for("ev-1").await;
@@ -406,7 +410,7 @@ async fn past_max_restarts_the_router_gives_up_until_the_hook_changes() {
     assert!(child_of(&router, &stack.hook).await.is_some());
     // The count is of restarts made; the give-up made none.
     assert_eq!(restart_count(&router, &stack.hook).await, MAX_RESTARTS);
-    stack.shutdown(router).await;
+    stack.shutdown(handle).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,10 +423,47 @@ async fn deliveries_pending_when_the_router_starts_are_resumed() {
     assert_eq!(stack.pending(), 1);
     assert_eq!(receiver.count("ev-early"), 0);
 
-    let router = stack.spawn_router().await;
+    let handle = stack.spawn_router().await;
+    let router = handle.router().unwrap();
     receiver.wait_for("ev-early").await;
     stack.wait_settled().await;
     assert_eq!(receiver.count("ev-early"), 1);
     assert!(child_of(&router, &stack.hook).await.is_some());
-    stack.shutdown(router).await;
+    stack.shutdown(handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_that_fails_is_restarted_and_deliveries_go_on() {
+    let receiver = Receiver::start().await;
+    let stack = Stack::open();
+    let handle = stack.spawn_router().await;
+    let first = handle.router().unwrap();
+    stack.create_hook(&receiver.url).await;
+    stack.accept("ev-1").await;
+    receiver.wait_for("ev-1").await;
+    stack.wait_settled().await;
+    let old_child = child_of(&first, &stack.hook).await.expect("the hook's actor");
+
+    first
+        .cast(RouterMsg::InjectFault("chaos drill".into()))
+        .unwrap();
+    let second = eventually("a new router runs", || {
+        let current = handle.router();
+        let first_id = first.get_id();
+        async move { current.filter(|r| r.get_id() != first_id) }
+    })
+    .await;
+    // The failed router's webhook actor was stopped: only the new router serves the hook.
+    eventually("the old webhook actor stopped", || {
+        let status = old_child.get_status();
+        async move { (status == ractor::ActorStatus::Stopped).then_some(()) }
+    })
+    .await;
+
+    stack.accept("ev-2").await;
+    receiver.wait_for("ev-2").await;
+    stack.wait_settled().await;
+    assert_eq!((receiver.count("ev-1"), receiver.count("ev-2")), (1, 1));
+    assert!(child_of(&second, &stack.hook).await.is_some());
+    stack.shutdown(handle).await;
 }

@@ -1,7 +1,8 @@
 //! What every webhook actor shares: the daemon's delivery settings, the HTTP client, the
-//! log and the registry, and the global bound on tries in flight; and how one try is
-//! made with them ([`DeliveryContext::try_delivery`]: request built from the hook's
-//! configuration, a permit, one send). Must not: decide what a try means or schedule
+//! log and the registry, and the global bound on tries in flight (shared fairly between
+//! accounts, [`FairPermits`]); and how one try is made with them
+//! ([`DeliveryContext::try_delivery`]: request built from the hook's configuration, its
+//! account's turn for a permit, one send). Must not: decide what a try means or schedule
 //! anything (that is `decision` and the actor shell).
 
 use std::sync::Arc;
@@ -11,8 +12,10 @@ use eventlog::EventLog;
 use parking_lot::RwLock;
 
 use crate::delivery::{
-    build_payload, build_request_to, send_try, DeliveryHeaders, RetryPolicy, TryResult,
+    build_payload, build_request_within, send_try, DeliveryError, DeliveryHeaders, RetryPolicy,
+    TryResult,
 };
+use crate::fair::FairPermits;
 use crate::hook_config::{HookConfig, TargetError};
 use crate::registry::{PendingDelivery, Registry};
 
@@ -27,6 +30,8 @@ pub struct DeliverySettings {
     /// Tries in flight across all webhooks: more only adds contention on 2 cores.
     pub max_in_flight_total: usize,
     pub max_response_body: usize,
+    /// The largest encoded payload a try sends (`--max-delivery-bytes`).
+    pub max_delivery_bytes: usize,
     pub allow_private_targets: bool,
 }
 
@@ -43,8 +48,9 @@ pub struct DeliveryContext {
     pub log: EventLog,
     pub registry: Arc<RwLock<Registry>>,
     pub settings: DeliverySettings,
-    /// Permits for tries in flight across all webhooks.
-    tries: tokio::sync::Semaphore,
+    /// Permits for tries in flight across all webhooks, shared fairly between the
+    /// accounts with tries waiting.
+    tries: Arc<FairPermits>,
 }
 
 impl DeliveryContext {
@@ -54,15 +60,13 @@ impl DeliveryContext {
         registry: Arc<RwLock<Registry>>,
         settings: DeliverySettings,
     ) -> Self {
-        let permits = settings
-            .max_in_flight_total
-            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        let tries = FairPermits::new(settings.max_in_flight_total);
         DeliveryContext {
             client,
             log,
             registry,
             settings,
-            tries: tokio::sync::Semaphore::new(permits),
+            tries,
         }
     }
 }
@@ -86,8 +90,10 @@ impl DeliveryContext {
             hook.custom_data.as_ref(),
             hook.kind(),
         );
-        let request = match build_request_to(url, hook.verb, hook.format, payload) {
+        let max_bytes = self.settings.max_delivery_bytes;
+        let request = match build_request_within(url, hook.verb, hook.format, payload, max_bytes) {
             Ok(r) => r,
+            Err(e @ DeliveryError::TooLarge { .. }) => return TryResult::not_sent(e.to_string()),
             Err(e) => return local_failure(TargetError::Malformed(e).to_string()),
         };
         let headers = DeliveryHeaders::new(
@@ -95,9 +101,8 @@ impl DeliveryContext {
             hook.account_id.as_str(),
             event.event_id.as_str(),
         );
-        // Waits for a global permit: the semaphore is never closed, so this only fails if it
-        // were, and then the try goes ahead unthrottled.
-        let _permit = self.tries.acquire().await.ok();
+        // Waits for its account's turn at the global capacity.
+        let _permit = self.tries.acquire(&hook.account_id).await;
         send_try(
             &self.client,
             &request,
@@ -109,8 +114,9 @@ impl DeliveryContext {
     }
 }
 
-/// A try refused before any connection. It counts as a failed try (so a hook that can
-/// never be reached is eventually auto-disabled) and is retried like a transport error.
+/// A try refused before any connection (an unusable target, a private literal address):
+/// retried like a transport error, but a fault on our side, which never counts towards
+/// auto-disable (INTERFACE.md section 8).
 fn local_failure(client_error: String) -> TryResult {
-    TryResult::no_answer(client_error, 0)
+    TryResult::local_fault(client_error, 0)
 }

@@ -68,6 +68,9 @@ pub(super) struct Decision {
     pub(super) next_try_at_ms: Option<u64>,
     /// The try succeeded.
     pub(super) success: bool,
+    /// The try failed on our side (see [`TryResult::local_fault`]): it says nothing about
+    /// the receiver, so the breaker ignores it.
+    pub(super) local_fault: bool,
     /// This failure disables the hook (`WebhookAutoDisabled` goes with the attempt).
     pub(super) disables_hook: bool,
 }
@@ -91,6 +94,8 @@ pub(super) fn decide<R: Rng + ?Sized>(
             .next_try_at(&result.outcome, tries_done, retries_left, now, rng);
     let reason = if success {
         None
+    } else if let crate::delivery::TryOutcome::NotSent { reason } = &result.outcome {
+        Some(reason.clone())
     } else if result.client_error.is_some() {
         Some("http client error".to_owned())
     } else {
@@ -117,9 +122,13 @@ pub(super) fn decide<R: Rng + ?Sized>(
         retries_left,
         latency_ms: result.latency_ms,
         next_try_at_ms,
+        local_fault: result.local_fault,
     };
-    let disables_hook = !success && auto_disable.count_failure(now, settings);
+    // A fault on our side is retried, but it is not the receiver's failure.
+    let disables_hook =
+        !success && !result.local_fault && auto_disable.count_failure(now, settings);
     Decision {
+        local_fault: attempt.local_fault,
         attempt,
         next_try_at_ms,
         success,

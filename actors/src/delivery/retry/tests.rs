@@ -113,7 +113,11 @@ fn a_hooks_retries_default_to_two_and_stop_at_four() {
     assert_eq!(RetryPolicy::retries_left(2, 1), 2);
     assert_eq!(RetryPolicy::retries_left(2, 3), 0);
     assert_eq!(RetryPolicy::retries_left(0, 5), 0);
-    assert_eq!(RetryPolicy::new(BASE).unrecorded_try_again_at(1_000), 1_500);
+    assert_eq!(RetryPolicy::new(BASE).record_retry_wait(), BASE);
+    assert_eq!(
+        RetryPolicy::new(Duration::from_secs(60)).record_retry_wait(),
+        MAX_RECORD_RETRY_WAIT
+    );
 }
 
 #[test]

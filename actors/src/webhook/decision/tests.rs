@@ -24,6 +24,7 @@ fn settings(failure_threshold: u32) -> DeliverySettings {
         max_in_flight_per_hook: 4,
         max_in_flight_total: 64,
         max_response_body: 4096,
+        max_delivery_bytes: 1024 * 1024,
         allow_private_targets: false,
     }
 }
@@ -71,6 +72,7 @@ fn answered(status: u16) -> TryResult {
         response_body: Some("body".into()),
         client_error: None,
         latency_ms: 12,
+        local_fault: false,
     }
 }
 
