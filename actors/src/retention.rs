@@ -2,8 +2,8 @@
 //!
 //! Call events and delivery attempts are forgotten once older than the retention
 //! period, except an event still owed to a webhook (its delivery needs its payload, and
-//! replay rebuilds the pending set from it); an issued token is forgotten once it has
-//! expired; configuration history (accounts, keys, webhooks, disables) is kept forever.
+//! replay rebuilds the pending set from it); an issued token, and its revocation, are
+//! forgotten once the token has expired; configuration history (accounts, keys, webhooks, disables) is kept forever.
 //! Like [`index`](crate::index), this is the daemon's meaning of records handed to the
 //! event log, which knows no event semantics: the log calls [`RetentionRule::may_forget`]
 //! for each record at or below the cut. Choosing the cut (how old is old) and running
@@ -40,6 +40,7 @@ impl RetentionRule {
                 expires_at_ms,
                 ..
             } => eventlog::token_expiry_ms(*expires_at, *expires_at_ms) < self.cutoff_ms,
+            Event::TokenRevoked { expires_at_ms, .. } => *expires_at_ms < self.cutoff_ms,
             _ => false,
         }
     }

@@ -51,7 +51,9 @@ pub fn decode(bytes: &[u8]) -> Result<Registry, SnapshotError> {
     if file.version != SNAPSHOT_VERSION {
         return Err(SnapshotError::UnknownVersion(file.version));
     }
-    Ok(file.registry)
+    let mut registry = file.registry;
+    registry.rebuild_derived();
+    Ok(registry)
 }
 
 #[cfg(test)]

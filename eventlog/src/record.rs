@@ -58,6 +58,14 @@ pub enum Event {
         #[serde(default)]
         expires_at_ms: Option<u64>,
     },
+    /// An auth token was revoked before it expired: its account reached
+    /// `--max-tokens-per-account` and a newer token took its place. `expires_at_ms` is the
+    /// token's own expiry, so retention can forget this record when it forgets the token's.
+    TokenRevoked {
+        token_hash: String,
+        account_id: AccountId,
+        expires_at_ms: u64,
+    },
     /// A webhook was created with this stored document.
     WebhookCreated {
         account_id: AccountId,
@@ -175,6 +183,7 @@ impl Event {
             Event::AccountDeleted { .. } => "account_deleted",
             Event::ApiKeyChanged { .. } => "api_key_changed",
             Event::TokenIssued { .. } => "token_issued",
+            Event::TokenRevoked { .. } => "token_revoked",
             Event::WebhookCreated { .. } => "webhook_created",
             Event::WebhookUpdated { .. } => "webhook_updated",
             Event::WebhookDeleted { .. } => "webhook_deleted",

@@ -101,22 +101,33 @@ pub(crate) async fn create_token(
             return Err(Errors::one("api_key", Violation::wrong_type("string", other)).into());
         }
     };
-    let (account_id, account_name) = {
+    let now = clock::now_unix_ms();
+    let (account_id, account_name, revoked) = {
         let registry = state.registry();
         let account = registry
             .account_by_api_key(&api_key)
             .ok_or(ApiError::Unauthorized)?;
-        (account.id.clone(), account.name().to_owned())
+        // An account holds at most --max-tokens-per-account: its oldest make room.
+        let revoked =
+            registry.tokens_to_revoke(&account.id, state.config().max_tokens_per_account, now);
+        (account.id.clone(), account.name().to_owned(), revoked)
     };
     let token = hex::encode(rand::random::<[u8; 32]>());
-    let expires_at_ms = ttl_expiry_ms(clock::now_unix_ms(), state.config().token_ttl_secs);
-    state
-        .commit(vec![token_issued(
-            token_hash(&token),
-            account_id.clone(),
+    let expires_at_ms = ttl_expiry_ms(now, state.config().token_ttl_secs);
+    let mut events: Vec<Event> = revoked
+        .into_iter()
+        .map(|(token_hash, expires_at_ms)| Event::TokenRevoked {
+            token_hash,
+            account_id: account_id.clone(),
             expires_at_ms,
-        )])
-        .await?;
+        })
+        .collect();
+    events.push(token_issued(
+        token_hash(&token),
+        account_id.clone(),
+        expires_at_ms,
+    ));
+    state.commit(events).await?;
     Ok(Reply::created(json!({
         "account_id": account_id,
         "account_name": account_name,

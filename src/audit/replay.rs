@@ -170,6 +170,7 @@ fn track_owner(owners: &mut Owners, event: &Event) {
         | Event::AccountDeleted { .. }
         | Event::ApiKeyChanged { .. }
         | Event::TokenIssued { .. }
+        | Event::TokenRevoked { .. }
         | Event::WebhookUpdated { .. }
         | Event::WebhooksReenabled { .. }
         | Event::EventAccepted { .. }
@@ -193,6 +194,7 @@ fn concerns_account(event: &Event, account: &AccountId, owners: &Owners) -> bool
         | Event::AccountDeleted { account_id }
         | Event::ApiKeyChanged { account_id, .. }
         | Event::TokenIssued { account_id, .. }
+        | Event::TokenRevoked { account_id, .. }
         | Event::WebhookCreated { account_id, .. }
         | Event::WebhookUpdated { account_id, .. }
         | Event::WebhookDeleted { account_id, .. }
@@ -226,6 +228,7 @@ fn concerns_webhook(event: &Event, webhook: &WebhookId, owners: &Owners) -> bool
         | Event::AccountUpdated { .. }
         | Event::ApiKeyChanged { .. }
         | Event::TokenIssued { .. }
+        | Event::TokenRevoked { .. }
         | Event::EventAccepted { .. }
         | Event::LogPruned { .. } => false,
     }

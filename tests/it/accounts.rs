@@ -227,3 +227,28 @@ async fn deletion_rules_protect_the_tree_and_remove_webhooks() {
         .await
         .expect(200);
 }
+
+#[tokio::test]
+async fn an_account_holds_at_most_its_token_limit_and_loses_its_oldest_first() {
+    let d = Daemon::start(&["--max-tokens-per-account", "2"]);
+    // (`own_account` logs in too: its tokens are the oldest, revoked below.)
+    let root = d.master().await.own_account().await;
+    let first = d.master().await;
+    let second = d.master().await;
+    first.get(&format!("/v2/accounts/{root}")).await.expect(200);
+    let third = d.master().await;
+    // The third token revoked the first; the two newest work.
+    first.get(&format!("/v2/accounts/{root}")).await.expect(401);
+    second
+        .get(&format!("/v2/accounts/{root}"))
+        .await
+        .expect(200);
+    third.get(&format!("/v2/accounts/{root}")).await.expect(200);
+    // And so it stays across a restart (the revocation is in the log).
+    let d = d.restart(&["--max-tokens-per-account", "2"]);
+    let mut again = d.client();
+    again.token = first.token.clone();
+    again.get(&format!("/v2/accounts/{root}")).await.expect(401);
+    again.token = third.token.clone();
+    again.get(&format!("/v2/accounts/{root}")).await.expect(200);
+}

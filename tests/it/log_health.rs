@@ -56,7 +56,9 @@ async fn a_log_that_cannot_be_written_is_reported_and_nothing_is_sent_twice() {
     .expect("/healthz turns 503 once a write fails");
     assert_eq!(health.data()["log"]["writable"], false, "{}", health.body);
     assert!(
-        health.data()["log"]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        health.data()["log"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
         "{}",
         health.body
     );
@@ -92,5 +94,8 @@ async fn a_log_that_cannot_be_written_is_reported_and_nothing_is_sent_twice() {
         .iter()
         .filter(|r| r.text().contains("\"held-call\""))
         .count();
-    assert_eq!(held, 1, "the answered delivery was sent again while its record waited");
+    assert_eq!(
+        held, 1,
+        "the answered delivery was sent again while its record waited"
+    );
 }

@@ -400,7 +400,10 @@ async fn a_delivery_that_would_encode_too_large_is_a_final_failure_naming_the_li
     .await
     .expect("an attempt is listed");
     assert_eq!(attempt["result"], "failure", "{attempt}");
-    assert_eq!(attempt["retries_left"], 2, "final at the first try: {attempt}");
+    assert_eq!(
+        attempt["retries_left"], 2,
+        "final at the first try: {attempt}"
+    );
     let reason = attempt["reason"].as_str().unwrap_or("");
     assert!(
         reason.contains("--max-delivery-bytes") && reason.contains("10000"),
@@ -432,7 +435,10 @@ async fn a_delivery_that_would_encode_too_large_is_a_final_failure_naming_the_li
 async fn a_name_that_resolves_to_a_private_address() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim().to_owned();
-    let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 80)).await.ok()?.collect();
+    let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 80))
+        .await
+        .ok()?
+        .collect();
     let private = |ip: std::net::IpAddr| match ip {
         std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
         std::net::IpAddr::V6(v6) => v6.is_loopback(),
@@ -482,7 +488,9 @@ async fn faults_on_our_side_are_retried_but_never_disable_a_hook() {
     for a in &attempts {
         assert_eq!(a["result"], "failure", "{a}");
         assert!(
-            a["client_error"].as_str().is_some_and(|e| e.contains("private")),
+            a["client_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("private")),
             "{a}"
         );
     }

@@ -767,3 +767,44 @@ fn deliveries_are_ordered_by_call_or_by_document() {
     );
     assert_eq!(event("channel_create", json!({})).ordering_key(), None);
 }
+
+#[test]
+fn issuing_tokens_forgets_the_expired_ones_and_revocation_removes_one() {
+    let mut g = given(vec![account(1, None), account(2, Some(1))]);
+    let issued = |hash: &str, account: u8, expires_at_ms: u64| Event::TokenIssued {
+        token_hash: hash.into(),
+        account_id: id(account),
+        expires_at: expires_at_ms.div_ceil(1000),
+        expires_at_ms: Some(expires_at_ms),
+    };
+    // Tokens that expire before the next records' times, then live ones.
+    for n in 0..100 {
+        g.when(issued(&format!("gone-{n}"), 2, 1 + n));
+    }
+    g.when(issued("live-1", 2, u64::MAX - 2));
+    g.when(issued("live-2", 2, u64::MAX - 1));
+    g.when(issued("other", 1, u64::MAX));
+    assert_eq!(
+        g.registry.token_count(),
+        3,
+        "only unexpired tokens stay in memory"
+    );
+    // One more for account 2 with a limit of 2 revokes its oldest live token.
+    let now = time_of(200);
+    assert_eq!(
+        g.registry.tokens_to_revoke(&id(2), 2, now),
+        vec![("live-1".to_owned(), u64::MAX - 2)]
+    );
+    assert!(g.registry.tokens_to_revoke(&id(1), 2, now).is_empty());
+    g.when(Event::TokenRevoked {
+        token_hash: "live-1".into(),
+        account_id: id(2),
+        expires_at_ms: u64::MAX - 2,
+    });
+    assert!(g.registry.token_account("live-1", now).is_none());
+    assert!(g.registry.token_account("live-2", now).is_some());
+    assert_eq!(g.registry.token_count(), 2);
+    // The indexes are not in snapshots: they are rebuilt from the tokens.
+    let copy = crate::snapshot::decode(&crate::snapshot::encode(&g.registry).unwrap()).unwrap();
+    assert_eq!(copy, g.registry);
+}

@@ -442,7 +442,9 @@ async fn a_router_that_fails_is_restarted_and_deliveries_go_on() {
     stack.accept("ev-1").await;
     receiver.wait_for("ev-1").await;
     stack.wait_settled().await;
-    let old_child = child_of(&first, &stack.hook).await.expect("the hook's actor");
+    let old_child = child_of(&first, &stack.hook)
+        .await
+        .expect("the hook's actor");
 
     first
         .cast(RouterMsg::InjectFault("chaos drill".into()))
