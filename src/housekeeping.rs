@@ -137,7 +137,7 @@ impl Housekeeping {
         } else {
             self.snapshot().await?
         };
-        let rule = RetentionRule::new(self.registry.read().pending_event_seqs(), cutoff_ms);
+        let rule = RetentionRule::for_registry(&self.registry.read(), cutoff_ms);
         let log = self.log.clone();
         let summary: PruneSummary =
             tokio::task::spawn_blocking(move || log.prune(cut, |record| rule.may_forget(record)))

@@ -117,6 +117,11 @@ pub struct Account {
     /// Unix milliseconds of creation and last change (from the log records).
     pub created_ms: u64,
     pub modified_ms: u64,
+    /// Sequence of the record that holds the current document (creation or last
+    /// update): retention may forget older updates (0 in snapshots written before this
+    /// was kept: then none is forgotten).
+    #[serde(default)]
+    pub doc_seq: u64,
 }
 
 impl Account {
@@ -139,6 +144,10 @@ pub struct Webhook {
     pub recent_failures: VecDeque<u64>,
     pub created_ms: u64,
     pub modified_ms: u64,
+    /// Sequence of the record that holds the current document (creation or last
+    /// update; see [`Account::doc_seq`]).
+    #[serde(default)]
+    pub doc_seq: u64,
 }
 
 impl Webhook {
@@ -249,11 +258,12 @@ impl Registry {
                 parent_id,
                 api_key,
                 doc,
-            } => self.create_account(account_id, parent_id.as_ref(), api_key, doc, now),
+            } => self.create_account(account_id, parent_id.as_ref(), api_key, doc, record),
             Event::AccountUpdated { account_id, doc } => {
                 if let Some(account) = self.accounts.get_mut(account_id) {
                     account.doc = object_or_empty(doc);
                     account.modified_ms = now;
+                    account.doc_seq = record.seq;
                 }
             }
             Event::AccountDeleted { account_id } => {
@@ -305,6 +315,7 @@ impl Registry {
                             recent_failures: VecDeque::new(),
                             created_ms: now,
                             modified_ms: now,
+                            doc_seq: record.seq,
                         },
                     );
                     self.webhooks_by_account
@@ -323,6 +334,7 @@ impl Registry {
                     if &hook.account_id == account_id {
                         hook.doc = object_or_empty(doc);
                         hook.modified_ms = now;
+                        hook.doc_seq = record.seq;
                         // Saving a hook as enabled clears the auto-disable reason (Kazoo's
                         // cb_webhooks rule).
                         let enabled = hook.enabled();
@@ -553,7 +565,7 @@ impl Registry {
         parent_id: Option<&AccountId>,
         api_key: &str,
         doc: &Value,
-        now: u64,
+        record: &Record,
     ) {
         if self.accounts.contains_key(id) {
             return;
@@ -581,8 +593,9 @@ impl Registry {
                 api_key: api_key.to_owned(),
                 doc: object_or_empty(doc),
                 children: BTreeSet::new(),
-                created_ms: now,
-                modified_ms: now,
+                created_ms: record.time_ms,
+                modified_ms: record.time_ms,
+                doc_seq: record.seq,
             },
         );
     }
@@ -670,6 +683,22 @@ impl Registry {
             .range(pending_range(webhook))
             .map(|(_, p)| p.clone())
             .collect()
+    }
+
+    /// The sequence of the record holding each live account's and webhook's current
+    /// document: a document update below it is superseded (retention may forget it).
+    pub fn current_document_seqs(&self) -> (HashMap<AccountId, u64>, HashMap<WebhookId, u64>) {
+        let accounts = self
+            .accounts
+            .values()
+            .map(|a| (a.id.clone(), a.doc_seq))
+            .collect();
+        let webhooks = self
+            .webhooks
+            .values()
+            .map(|h| (h.id.clone(), h.doc_seq))
+            .collect();
+        (accounts, webhooks)
     }
 
     /// Sequences of the accepted events that still have a delivery pending (retention

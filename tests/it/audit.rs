@@ -729,3 +729,81 @@ async fn verify_names_the_first_bad_record_of_a_damaged_log() {
     assert_damaged_at(&dir, 1, "the first record");
     restore();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_compacts_configuration_history_and_the_log_still_verifies() {
+    let flags = [
+        "--retention-seconds",
+        "1",
+        "--housekeeping-interval-ms",
+        "200",
+    ];
+    let mut d = Daemon::start(&flags);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let kept = master.create_webhook(&account, hook_doc("kept-0")).await;
+    for n in 1..=20 {
+        master
+            .patch(
+                &format!("/v2/accounts/{account}/webhooks/{kept}"),
+                json!({"name": format!("kept-{n}")}),
+            )
+            .await
+            .expect(200);
+    }
+    let gone = master.create_webhook(&account, hook_doc("gone-0")).await;
+    master
+        .patch(
+            &format!("/v2/accounts/{account}/webhooks/{gone}"),
+            json!({"name": "gone-1"}),
+        )
+        .await
+        .expect(200);
+    master
+        .delete(&format!("/v2/accounts/{account}/webhooks/{gone}"))
+        .await
+        .expect(200);
+    let updates =
+        |dir: &Path| ndjson(&ok(dir, &["replay", "--json", "--kind", "webhook_updated"])).len();
+    assert_eq!(updates(&d.data_dir), 21);
+    // Newer records keep the tail above the cut while retention catches up.
+    let compacted = eventually(Duration::from_secs(30), || async {
+        master
+            .send(
+                "POST",
+                "/v2/events",
+                Some(json!({"data": {"hook_event": "channel_answer", "account_id": account}})),
+            )
+            .await
+            .expect(202);
+        (updates(&d.data_dir) == 1).then_some(())
+    })
+    .await;
+    assert!(
+        compacted.is_some(),
+        "of 21 webhook updates only the current document's stays"
+    );
+    let status = d.stop();
+    assert!(status.success());
+    let verified = ok(&d.data_dir, &["verify"]);
+    assert!(!verified.is_empty());
+    let d = d.restart(&flags);
+    let master = d.master().await;
+    let r = master
+        .get(&format!("/v2/accounts/{account}/webhooks/{kept}"))
+        .await
+        .expect(200);
+    assert_eq!(r.data()["name"], "kept-20");
+    master
+        .get(&format!("/v2/accounts/{account}/webhooks/{gone}"))
+        .await
+        .expect(404);
+    // The deleted hook's id is still taken.
+    master
+        .put(
+            &format!("/v2/accounts/{account}/webhooks"),
+            json!({"id": gone, "name": "again", "uri": "http://example.com/", "hook": "channel_create"}),
+        )
+        .await
+        .expect(409);
+}

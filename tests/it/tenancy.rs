@@ -501,3 +501,30 @@ async fn faults_on_our_side_are_retried_but_never_disable_a_hook() {
     assert_eq!(stored.data()["enabled"], true, "{}", stored.body);
     assert!(stored.data().get("disable_reason").is_none());
 }
+
+#[tokio::test]
+async fn the_data_dir_and_the_log_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Daemon::start(&[]);
+    d.master().await;
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    // The test's temp dir itself is made by the test; what the daemon creates is private.
+    let log_dir = d.data_dir.join("eventlog");
+    assert_eq!(mode(&log_dir), 0o700, "{}", log_dir.display());
+    let mut files = 0;
+    for entry in std::fs::read_dir(&log_dir).expect("read the log dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            files += 1;
+            assert_eq!(
+                mode(&path) & 0o077,
+                0,
+                "{} is readable by others",
+                path.display()
+            );
+        }
+    }
+    assert!(files > 0);
+    assert_eq!(mode(&d.data_dir.join("master-api-key")), 0o600);
+}

@@ -13,6 +13,7 @@ fn webhook(doc: Value) -> Webhook {
         recent_failures: VecDeque::new(),
         created_ms: 0,
         modified_ms: 0,
+        doc_seq: 0,
     }
 }
 

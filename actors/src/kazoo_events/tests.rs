@@ -33,6 +33,7 @@ fn an_auto_disabled_hook_is_announced_to_its_accounts_notification_hooks() {
         recent_failures: VecDeque::new(),
         created_ms: 0,
         modified_ms: 0,
+        doc_seq: 0,
     };
     let (to, hook_event, payload) = payload_of(webhook_disabled(&HookConfig::new(&webhook, false)));
     assert_eq!(

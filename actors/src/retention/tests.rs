@@ -75,3 +75,86 @@ fn tokens_go_once_expired_before_the_cutoff() {
     assert!(!rule.may_forget(&token(50)));
     assert!(!rule.may_forget(&token(u64::MAX)));
 }
+
+#[test]
+fn configuration_history_keeps_each_current_document_and_forgets_superseded_updates() {
+    use crate::registry::Registry;
+
+    let master = AccountId::parse(&format!("{:032x}", 1)).unwrap();
+    let (kept_hook, gone_hook) = (WebhookId::generate(), WebhookId::generate());
+    let doc =
+        |name: &str| json!({"name": name, "uri": "http://example.com/", "hook": "channel_create"});
+    let events = vec![
+        Event::AccountCreated {
+            account_id: master.clone(),
+            parent_id: None,
+            api_key: "k".into(),
+            doc: json!({"name": "m"}),
+        },
+        Event::AccountUpdated {
+            account_id: master.clone(),
+            doc: json!({"name": "m2"}),
+        },
+        Event::WebhookCreated {
+            account_id: master.clone(),
+            webhook_id: kept_hook.clone(),
+            doc: doc("v1"),
+        },
+        Event::WebhookUpdated {
+            account_id: master.clone(),
+            webhook_id: kept_hook.clone(),
+            doc: doc("v2"),
+        },
+        Event::WebhookUpdated {
+            account_id: master.clone(),
+            webhook_id: kept_hook.clone(),
+            doc: doc("v3"),
+        },
+        Event::WebhookCreated {
+            account_id: master.clone(),
+            webhook_id: gone_hook.clone(),
+            doc: doc("g1"),
+        },
+        Event::WebhookUpdated {
+            account_id: master.clone(),
+            webhook_id: gone_hook.clone(),
+            doc: doc("g2"),
+        },
+        Event::WebhookDeleted {
+            account_id: master.clone(),
+            webhook_id: gone_hook.clone(),
+        },
+    ];
+    let records: Vec<Record> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| record(i as u64 + 1, e))
+        .collect();
+    let mut registry = Registry::new();
+    for r in &records {
+        registry.apply(r);
+    }
+    let rule = RetentionRule::for_registry(&registry, 50_000);
+    let forgotten: Vec<u64> = records
+        .iter()
+        .filter(|r| rule.may_forget(r))
+        .map(|r| r.seq)
+        .collect();
+    // Kept: both creations (ids are never reused), the current documents (the account's
+    // update at 2, the live hook's at 5) and the deletion; forgotten: the live hook's
+    // superseded update (4) and the deleted hook's update (7).
+    assert_eq!(forgotten, vec![4, 7]);
+
+    // What is left replays to the same documents.
+    let mut compacted = Registry::new();
+    for r in records.iter().filter(|r| !rule.may_forget(r)) {
+        compacted.apply(r);
+    }
+    assert_eq!(compacted.webhook(&kept_hook).unwrap().doc["name"], "v3");
+    assert_eq!(compacted.account(&master).unwrap().doc["name"], "m2");
+    assert!(compacted.webhook(&gone_hook).is_none());
+
+    // Without compaction (a registry from an older snapshot), nothing of it goes.
+    let conservative = RetentionRule::new(HashSet::new(), 50_000);
+    assert!(records.iter().all(|r| !conservative.may_forget(r)));
+}

@@ -45,6 +45,7 @@ fn hook(retries: u64) -> HookConfig {
         recent_failures: VecDeque::new(),
         created_ms: 0,
         modified_ms: 0,
+        doc_seq: 0,
     };
     HookConfig::new(&webhook, false)
 }
