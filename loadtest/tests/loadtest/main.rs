@@ -1,7 +1,8 @@
 //! The load tool end to end: the real `piston-loadtest` binary starts its own daemon (the
 //! `piston-webhooks` binary beside it) and receiver, runs a small load and reconciles
 //! every delivery; and `piston-webhooks loadtest` runs it. No timing assertions: speed
-//! belongs in BENCHMARKS.md.
+//! belongs in BENCHMARKS.md. The `--via amqp` test needs RabbitMQ on 127.0.0.1:5672
+//! ([`broker`]): without it, a failure under `CI=true` and a loud skip elsewhere.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -9,6 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod broker;
 
 /// The daemon binary the load tool starts: `piston-webhooks` beside it, where
 /// `cargo test --workspace` builds it (this crate's tests alone do not build it).
@@ -176,24 +179,11 @@ fn dead_hooks_and_receiver_errors_leave_the_healthy_hooks_reconciled() {
     assert!(chart.starts_with("<svg") && chart.contains("deliveries/s"));
 }
 
-/// Whether RabbitMQ answers on 127.0.0.1:5672; says why the test is skipped when not.
-fn rabbitmq_is_up() -> bool {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 5672));
-    match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!(
-                "SKIPPED: RabbitMQ at 127.0.0.1:5672 is not reachable ({e}); start it with \
-                 `rabbitmq-server -detached` (.ci/run does) and run the tests again"
-            );
-            false
-        }
-    }
-}
-
 #[test]
 fn loadtest_via_amqp_reconciles_every_delivery_and_deletes_its_queues() {
-    if !rabbitmq_is_up() {
+    if !broker::rabbitmq_or_skip(
+        "loadtest_via_amqp_reconciles_every_delivery_and_deletes_its_queues",
+    ) {
         return;
     }
     let report = run_loadtest(&[
