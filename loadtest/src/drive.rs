@@ -280,7 +280,6 @@ async fn count_appended(
         after_last_accept_ms: (seen.at_us.saturating_sub(outcome.end_us) as f64 / 1000.0 * 10.0)
             .round()
             / 10.0,
-        exact: true,
         timed_out: seen.timed_out,
         polls: seen.polls,
         events_at_end: None,

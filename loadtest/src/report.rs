@@ -248,7 +248,9 @@ pub(crate) struct Events {
 }
 
 /// Events the daemon appended to its log, counted through `GET /healthz` (see
-/// `loadtest/ingest.rs`); only for the daemon the load test started.
+/// `loadtest/ingest.rs`); only for the daemon the load test started. The count is exact
+/// by construction (the difference of two reads of the daemon's own count); what could
+/// still make it misleading, events from elsewhere, shows in `events_at_end`.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Appended {
     /// Events appended when every accepted event was seen appended (or at the deadline).
@@ -258,9 +260,6 @@ pub(crate) struct Appended {
     pub per_second: f64,
     /// How long after the last accept (202, or broker confirm) that answer came.
     pub after_last_accept_ms: f64,
-    /// Whether `events` is an exact count. Always `true` since the daemon reports its
-    /// own count (`events_accepted`); it used to be derived, and bounded with retries.
-    pub exact: bool,
     /// The drain timeout passed before every accepted event was seen appended.
     pub timed_out: bool,
     /// `/healthz` reads made after the load (every 10 ms).
