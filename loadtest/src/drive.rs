@@ -9,12 +9,15 @@
 //! 3. [`drain`]: wait until the daemon appended every accepted event and every expected
 //!    delivery arrived, or the drain timeout; then read the daemon's memory and the CPU
 //!    used; returns [`Drained`].
-//! 4. [`reconcile`]: match the expected `(event, hook)` pairs against the receipts,
-//!    with the latency histograms and the per-second series; returns [`Reconciled`].
-//! 5. [`measure_baseline`]: with `--baseline`, the bare reqwest ceiling on the same receiver.
+//! 4. [`reconcile_deliveries`]: match the expected `(event, hook)` pairs against the
+//!    receipts ([`crate::reconcile`], which also tells the pairs of timed-out batches
+//!    from misdirected ones), with the latency histograms and the per-second series;
+//!    returns [`Reconciled`].
+//! 5. [`measure_baseline`]: with `--baseline`, the bare reqwest ceiling on the same
+//!    receiver.
 //!
 //! [`drive`] runs them in this order, deletes what setup created on a running daemon,
-//! and assembles the [`Report`]. Starting and stopping the receiver, the broker's queues
+//! and assembles the [`Report`] with its verdict ([`reconcile::failures`]). Starting and stopping the receiver, the broker's queues
 //! and the daemon is [`crate::run`]'s business, not this module's.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,9 +33,8 @@ use crate::ingest::LogMark;
 use crate::load::{LoadOutcome, LoadState};
 use crate::progress::Progress;
 use crate::receiver::ReceiverState;
-use crate::report::{
-    self, DaemonMemory, Latency, Reconciliation, Report, Second, SeriesBuilder, Throughput,
-};
+use crate::reconcile::{self, Reconciliation, Unexpected};
+use crate::report::{self, DaemonMemory, Latency, Report, Second, SeriesBuilder, Throughput};
 use crate::setup::Plan;
 use crate::{
     amqp, baseline, daemon, ingest, load, receiver, setup, AmqpRun, Clock, LoadtestArgs,
@@ -62,7 +64,7 @@ pub(crate) async fn drive(run: &RunContext<'_>) -> Result<Report, LoadtestError>
     let setup = set_up(run).await?;
     let (loaded, progress) = send_events(run, &setup).await;
     let drained = drain(run, &setup, &loaded, progress).await;
-    let reconciled = reconcile(run, &setup.plan, &loaded)?;
+    let reconciled = reconcile_deliveries(run, &setup.plan, &loaded)?;
     let baseline = measure_baseline(run, &setup.plan, &reconciled).await?;
     // Against a running daemon, leave it as it was: delete what setup created.
     if run.own.is_none() {
@@ -170,6 +172,8 @@ impl Loaded {
         report::Events {
             sent: outcome.sent,
             accepted: outcome.accepted,
+            refused: self.state.count(load::REFUSED),
+            timed_out: self.state.count(load::UNCERTAIN),
             accepted_per_second: window.per_second,
             load_seconds: window.seconds,
             stopped_by_duration: outcome.stopped_by_duration,
@@ -306,6 +310,8 @@ async fn deliveries_arrived(receiver: &ReceiverState, expected: u64, deadline: I
 /// The reconciliation's part of the report.
 struct Reconciled {
     reconciliation: Reconciliation,
+    /// Misdirected pairs, named.
+    misdirected: Vec<String>,
     /// Expected pairs received, from the first send to the last first receipt.
     deliveries: Throughput,
     latency: Latency,
@@ -318,7 +324,7 @@ struct Reconciled {
 /// Phase 4: every expected pair of the accepted events against what the receiver
 /// recorded, with the latencies from the send and from the accept, the ingest round
 /// trips and the per-second series.
-fn reconcile(
+fn reconcile_deliveries(
     run: &RunContext<'_>,
     plan: &Plan,
     loaded: &Loaded,
@@ -341,7 +347,19 @@ fn reconcile(
             .iter()
             .map(move |&hook| receiver::pair_key(event32, hook))
     });
-    let reconciliation = report::reconcile(expected_pairs, &records, |key, record| {
+    // An unexpected pair is of a timed-out batch when its event may be in the log and
+    // the hook is one of its account's healthy hooks; anything else is misdirected.
+    let classify = |key: u64| {
+        let event = u64::from(receiver::event_of(key));
+        if state.status(event) == load::UNCERTAIN
+            && plan.expected_hooks(event).contains(&receiver::hook_of(key))
+        {
+            Unexpected::OfTimedOutBatch
+        } else {
+            Unexpected::Misdirected
+        }
+    };
+    let reconciliation = reconcile::reconcile(expected_pairs, &records, classify, |key, record| {
         let event = u64::from(receiver::event_of(key));
         let latency_us = record
             .first_ok_us
@@ -357,17 +375,34 @@ fn reconcile(
         last_receipt_us = last_receipt_us.max(record.first_ok_us);
     });
     Ok(Reconciled {
-        reconciliation,
+        misdirected: name_pairs(plan, &reconciliation.misdirected_keys),
         deliveries: Throughput::new(
             reconciliation.received_pairs,
             last_receipt_us.saturating_sub(outcome.start_us),
         ),
+        reconciliation,
         latency: Latency::from_histogram(&latency),
         latency_from_accept: Latency::from_histogram(&from_accept),
         delivered_before_accept,
         ingest: Latency::from_histogram(&ingest),
         per_second: series.build(),
     })
+}
+
+/// `event N (account A) -> hook ID (account B)` for each pair key.
+fn name_pairs(plan: &Plan, keys: &[u64]) -> Vec<String> {
+    keys.iter()
+        .map(|&key| {
+            let event = u64::from(receiver::event_of(key));
+            let hook = plan.hooks.get(receiver::hook_of(key) as usize);
+            format!(
+                "event {event} (account {}) -> hook {} (account {})",
+                plan.account_of(event),
+                hook.map_or("?", |h| h.id.as_str()),
+                hook.map_or_else(|| "?".to_owned(), |h| h.account.to_string()),
+            )
+        })
+        .collect()
 }
 
 /// Phase 5 (`--baseline`): the same receiver hit by a bare reqwest loop at the daemon's
@@ -427,7 +462,7 @@ fn assemble(
     let complete = reconciled.reconciliation.complete()
         && !drained.timed_out
         && !drained.appended.as_ref().is_some_and(|a| a.timed_out);
-    Report {
+    let mut report = Report {
         settings: report::Settings {
             target: match &args.target {
                 Some(url) => url.to_string(),
@@ -461,7 +496,10 @@ fn assemble(
         appended: drained.appended,
         amqp: None,
         reconciliation: reconciled.reconciliation,
+        misdirected: reconciled.misdirected,
         complete,
+        passed: false,
+        failures: Vec::new(),
         drain_timed_out: drained.timed_out,
         errors: report::Errors {
             api: loaded.outcome.errors,
@@ -471,5 +509,8 @@ fn assemble(
         loadtest_cpu_seconds: drained.loadtest_cpu_seconds,
         baseline,
         per_second: reconciled.per_second,
-    }
+    };
+    report.failures = reconcile::failures(&report);
+    report.passed = report.failures.is_empty();
+    report
 }

@@ -22,8 +22,11 @@
 //! writes the report.
 //!
 //! Only loopback addresses are ever contacted (the broker too), and every loop is
-//! bounded in count and time. A run that completes exits 0, even with missing
-//! deliveries (the report shows them); a setup failure is an error.
+//! bounded in count and time. A run that goes to the end prints its report and returns
+//! its [`Verdict`] ([`reconcile`] decides it: refused or timed-out ingest, missing,
+//! duplicate or misdirected deliveries, unknown requests and timeouts fail it; the
+//! binary exits [`FAILED_RUN_EXIT_CODE`] then); a run that cannot go to the end (the
+//! daemon does not start, setup fails) is an error.
 //!
 //! This crate is apart from the daemon's so that the daemon does not link what only the
 //! load tool needs (an HTTP server of its own, histograms, a chart). It uses the
@@ -46,6 +49,7 @@ mod plot;
 mod progress;
 mod ratelimit;
 mod receiver;
+mod reconcile;
 mod report;
 mod setup;
 
@@ -85,6 +89,19 @@ pub enum LoadtestError {
     #[error("writing the chart {path}: {message}")]
     Plot { path: String, message: String },
 }
+
+/// How a run that went to the end turned out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every event accepted, every expected delivery once, nothing else.
+    Passed,
+    /// The report's `failures` say why.
+    Failed,
+}
+
+/// The exit code of a run that went to the end and failed (a run that could not go to
+/// the end exits 1).
+pub const FAILED_RUN_EXIT_CODE: u8 = 3;
 
 /// Microseconds since the run started: the one clock of every timestamp.
 #[derive(Debug, Clone, Copy)]
@@ -164,8 +181,8 @@ impl AmqpRun {
     }
 }
 
-/// Runs the load test and prints its report on standard output.
-pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
+/// Runs the load test, prints its report on standard output and returns its verdict.
+pub async fn run(args: LoadtestArgs) -> Result<Verdict, LoadtestError> {
     args.validate()?;
     let clock = Clock::new();
 
@@ -226,7 +243,12 @@ pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
     };
     let mut report = outcome?;
     report.amqp = amqp_report;
-    write_report(&args, &report)
+    write_report(&args, &report)?;
+    Ok(if report.passed {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    })
 }
 
 /// The daemon to drive: with `--target`, the running one (its URL and key); otherwise

@@ -122,6 +122,23 @@ impl LoadState {
             .map_or(0, |t| t.load(Ordering::Relaxed))
     }
 
+    /// The state of event `n` ([`NOT_SENT`], [`IN_FLIGHT`], [`ACCEPTED`], [`REFUSED`] or
+    /// [`UNCERTAIN`]).
+    pub(crate) fn status(&self, event: u64) -> u8 {
+        usize::try_from(event)
+            .ok()
+            .and_then(|i| self.status.get(i))
+            .map_or(NOT_SENT, |s| s.load(Ordering::Relaxed))
+    }
+
+    /// How many events are in `state`.
+    pub(crate) fn count(&self, state: u8) -> u64 {
+        self.status
+            .iter()
+            .filter(|s| s.load(Ordering::Relaxed) == state)
+            .count() as u64
+    }
+
     /// The indices of the accepted events.
     pub(crate) fn accepted_events(&self) -> impl Iterator<Item = u64> + '_ {
         self.status

@@ -1,79 +1,14 @@
-//! The final report: reconciliation of expected and received `(event, hook)` pairs,
-//! latency percentiles (hdrhistogram), throughput, events appended by the daemon,
+//! The final report: reconciliation of expected and received `(event, hook)` pairs
+//! (computed by [`super::reconcile`]) and the verdict, latency percentiles (hdrhistogram), throughput, events appended by the daemon,
 //! per-second series, errors, the daemon's memory and the baseline; as one JSON object
 //! (its serde layout is the `--json` format) or as text ([`text`]).
-
-use std::collections::HashMap;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::load::ApiErrors;
-use super::receiver::PairRecord;
+use super::reconcile::Reconciliation;
 use super::LoadtestError;
-
-/// Expected versus received pairs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct Reconciliation {
-    /// Accepted events × the healthy hooks of their account.
-    pub expected_pairs: u64,
-    /// Expected pairs answered 2xx at least once.
-    pub received_pairs: u64,
-    /// Expected pairs never answered 2xx.
-    pub missing: u64,
-    /// 2xx receipts of an expected pair beyond its first.
-    pub duplicates: u64,
-    /// Requests answered 500 by `--receiver-error-rate` (each one a retry the daemon
-    /// owed, not a duplicate).
-    pub injected_500s: u64,
-    /// Pairs the receiver saw that were not expected (e.g. of a batch that timed out).
-    pub unexpected_pairs: u64,
-    /// Requests of those pairs.
-    pub unexpected_requests: u64,
-}
-
-impl Reconciliation {
-    /// Every expected pair arrived, once.
-    pub(crate) fn complete(&self) -> bool {
-        self.missing == 0 && self.duplicates == 0
-    }
-}
-
-/// Matches the expected pairs (unique keys) against what the receiver recorded, and
-/// calls `on_received` for each expected pair that was received.
-pub(crate) fn reconcile(
-    expected: impl IntoIterator<Item = u64>,
-    records: &HashMap<u64, PairRecord>,
-    mut on_received: impl FnMut(u64, &PairRecord),
-) -> Reconciliation {
-    let mut r = Reconciliation::default();
-    let mut matched_records = 0u64;
-    let mut matched_requests = 0u64;
-    for key in expected {
-        r.expected_pairs += 1;
-        let Some(record) = records.get(&key) else {
-            r.missing += 1;
-            continue;
-        };
-        matched_records += 1;
-        matched_requests += u64::from(record.ok) + u64::from(record.injected_errors);
-        r.injected_500s += u64::from(record.injected_errors);
-        if record.ok == 0 {
-            r.missing += 1;
-            continue;
-        }
-        r.received_pairs += 1;
-        r.duplicates += u64::from(record.ok - 1);
-        on_received(key, record);
-    }
-    let all_requests: u64 = records
-        .values()
-        .map(|rec| u64::from(rec.ok) + u64::from(rec.injected_errors))
-        .sum();
-    r.unexpected_pairs = (records.len() as u64).saturating_sub(matched_records);
-    r.unexpected_requests = all_requests.saturating_sub(matched_requests);
-    r
-}
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -214,7 +149,7 @@ impl Throughput {
 }
 
 /// The run's settings, as the report shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Settings {
     /// `own daemon` or the `--target` URL.
     pub target: String,
@@ -237,10 +172,15 @@ pub(crate) struct Settings {
 }
 
 /// The events side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Events {
     pub sent: u64,
     pub accepted: u64,
+    /// Events of refused batches (another status than 202, or a failed connection; with
+    /// AMQP, nacked or unroutable messages).
+    pub refused: u64,
+    /// Events of batches that got no answer in time (they may or may not be in the log).
+    pub timed_out: u64,
     /// Accepted events over the time from the first send to the last answer.
     pub accepted_per_second: f64,
     pub load_seconds: f64,
@@ -251,7 +191,7 @@ pub(crate) struct Events {
 /// `loadtest/ingest.rs`); only for the daemon the load test started. The count is exact
 /// by construction (the difference of two reads of the daemon's own count); what could
 /// still make it misleading, events from elsewhere, shows in `events_at_end`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Appended {
     /// Events appended when every accepted event was seen appended (or at the deadline).
     pub events: u64,
@@ -271,7 +211,7 @@ pub(crate) struct Appended {
 }
 
 /// The RabbitMQ side of `--via amqp`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct AmqpRun {
     /// `host:port (vhost V)`, without the credentials.
     pub broker: String,
@@ -291,7 +231,7 @@ pub(crate) struct AmqpRun {
 }
 
 /// Errors seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Errors {
     /// `POST /v2/events` failures (batches), or AMQP publish failures (messages).
     pub api: ApiErrors,
@@ -300,7 +240,7 @@ pub(crate) struct Errors {
 }
 
 /// The daemon's memory at the end of the drain.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub(crate) struct DaemonMemory {
     pub pid: u32,
     pub rss_kib: u64,
@@ -310,7 +250,7 @@ pub(crate) struct DaemonMemory {
 }
 
 /// The bare-reqwest ceiling.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Baseline {
     pub concurrency: usize,
     pub requests: u64,
@@ -323,7 +263,7 @@ pub(crate) struct Baseline {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Report {
     pub settings: Settings,
     pub events: Events,
@@ -346,7 +286,16 @@ pub(crate) struct Report {
     /// The broker and queues (`--via amqp` only).
     pub amqp: Option<AmqpRun>,
     pub reconciliation: Reconciliation,
+    /// Up to ten misdirected deliveries, named: `event N (account A) -> hook ID
+    /// (account B)`.
+    pub misdirected: Vec<String>,
+    /// Every expected pair arrived once, before the drain timeout.
     pub complete: bool,
+    /// Nothing failed: `failures` is empty.
+    pub passed: bool,
+    /// Why the run failed ([`super::reconcile::failures`]): refused or timed-out
+    /// ingest, missing, duplicate or misdirected deliveries, unknown requests, timeouts.
+    pub failures: Vec<String>,
     pub drain_timed_out: bool,
     pub errors: Errors,
     pub daemon: Option<DaemonMemory>,

@@ -50,7 +50,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  events       {} sent, {} {} in {:.2} s: {:.0} events/s {}{}",
+            "  events       {} sent, {} {} in {:.2} s: {:.0} events/s {}{}{}",
             e.sent,
             e.accepted,
             if amqp {
@@ -65,6 +65,14 @@ impl Report {
                 " (stopped by --duration)"
             } else {
                 ""
+            },
+            if e.refused > 0 || e.timed_out > 0 {
+                format!(
+                    "; {} refused, {} timed out (may be in the log)",
+                    e.refused, e.timed_out
+                )
+            } else {
+                String::new()
             }
         );
         if let Some(a) = &self.appended {
@@ -85,8 +93,13 @@ impl Report {
             if let Some(end) = a.events_at_end.filter(|&n| n > e.accepted) {
                 let _ = writeln!(
                     out,
-                    "               WARNING: {end} events counted after the drain, {} more than accepted (another publisher on callevt? records not accounted for?): the appended figure may be early",
-                    end - e.accepted
+                    "               WARNING: {end} events counted after the drain, {} more than accepted ({}another publisher on callevt? records not accounted for?): the appended figure may be early",
+                    end - e.accepted,
+                    if e.timed_out > 0 {
+                        "events of the timed-out batches? "
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -130,13 +143,14 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  reconcile    expected {}, received {}, missing {}, duplicates {}, injected 500s retried {}, unexpected pairs {}: {}{}",
+            "  reconcile    expected {}, received {}, missing {}, duplicates {}, injected 500s retried {}, misdirected {}, of timed-out batches {}: {}{}",
             r.expected_pairs,
             r.received_pairs,
             r.missing,
             r.duplicates,
             r.injected_500s,
-            r.unexpected_pairs,
+            r.misdirected_pairs,
+            r.timed_out_pairs,
             if self.complete { "COMPLETE" } else { "INCOMPLETE" },
             if self.drain_timed_out {
                 " (drain timed out)"
@@ -144,6 +158,9 @@ impl Report {
                 ""
             }
         );
+        for example in &self.misdirected {
+            let _ = writeln!(out, "               misdirected: {example}");
+        }
         let api = &self.errors.api;
         let statuses = if api.http.is_empty() {
             String::new()
@@ -211,6 +228,14 @@ impl Report {
                 "  baseline     bare reqwest loop, {} concurrent: {} requests ({} errors) in {:.2} s: {:.0} requests/s; Piston's deliveries/s = {:.3} x baseline",
                 b.concurrency, b.requests, b.errors, b.seconds, b.per_second, b.ratio
             );
+        }
+        if self.passed {
+            let _ = writeln!(out, "  verdict      PASSED");
+        } else {
+            let _ = writeln!(out, "  verdict      FAILED:");
+            for failure in &self.failures {
+                let _ = writeln!(out, "               - {failure}");
+            }
         }
         out
     }

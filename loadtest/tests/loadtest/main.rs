@@ -4,81 +4,13 @@
 //! belongs in BENCHMARKS.md. The `--via amqp` test needs RabbitMQ on 127.0.0.1:5672
 //! ([`broker`]): without it, a failure under `CI=true` and a loud skip elsewhere.
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::process::Command;
 
 mod broker;
+mod support;
+mod verdict;
 
-/// The daemon binary the load tool starts: `piston-webhooks` beside it, where
-/// `cargo test --workspace` builds it (this crate's tests alone do not build it).
-fn daemon_binary() -> PathBuf {
-    let tool = PathBuf::from(env!("CARGO_BIN_EXE_piston-loadtest"));
-    let daemon = tool.with_file_name(format!("piston-webhooks{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        daemon.is_file(),
-        "{} is missing: run these tests with `cargo test --workspace` (or \
-         `cargo build -p piston-webhooks` first)",
-        daemon.display()
-    );
-    daemon
-}
-
-/// Runs `piston-loadtest ARGS --json` (at most 5 minutes) and returns its report.
-fn run_loadtest(args: &[&str]) -> Value {
-    daemon_binary();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_piston-loadtest"));
-    command.args(args);
-    report_of(command)
-}
-
-/// Runs `COMMAND --json` (at most 5 minutes) and returns its report.
-fn report_of(mut command: Command) -> Value {
-    let mut child = command
-        .arg("--json")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the load tool");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).expect("read the report");
-        text
-    });
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("loadtest did not finish within 5 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = reader.join().expect("reader thread");
-    assert!(status.success(), "loadtest exited with {status}: {text}");
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
-}
-
-fn u(report: &Value, pointer: &str) -> u64 {
-    report
-        .pointer(pointer)
-        .and_then(Value::as_u64)
-        .unwrap_or_else(|| panic!("no {pointer} in {report}"))
-}
-
-fn f(report: &Value, pointer: &str) -> f64 {
-    report
-        .pointer(pointer)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("no {pointer} in {report}"))
-}
+use support::{daemon_binary, f, report_of, run_loadtest, u};
 
 #[test]
 fn loadtest_reconciles_every_delivery_and_measures_the_baseline() {
