@@ -97,6 +97,12 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 60.0)]
     pub drain_timeout: f64,
 
+    /// Once every expected delivery arrived, watch the receiver until it got no request
+    /// for this long (each request restarts the window; at most 10 windows), so late
+    /// duplicates and misdirected deliveries are counted. 0: no watch.
+    #[arg(long, default_value_t = 2000)]
+    pub quiet_window_ms: u64,
+
     /// Whole-request timeout of one `POST /v2/events`, in seconds.
     #[arg(long, default_value_t = 30.0)]
     pub request_timeout: f64,
@@ -198,6 +204,9 @@ impl LoadtestArgs {
         }
         if !seconds(self.drain_timeout) || !seconds(self.request_timeout) {
             return bad("--drain-timeout and --request-timeout must be more than 0 and at most 86400 seconds");
+        }
+        if self.quiet_window_ms > 600_000 {
+            return bad("--quiet-window-ms must be at most 600000");
         }
         if !(0.0..1.0).contains(&self.receiver_error_rate) {
             return bad("--receiver-error-rate must be at least 0 and below 1");

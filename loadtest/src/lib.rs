@@ -11,7 +11,8 @@
 //!    ([`amqp`]), for the daemon's AMQP consumer.
 //! 5. Appended ([`ingest`]): wait until the daemon's `/healthz` shows every accepted
 //!    event in its log. Drain: wait until every expected `(event, hook)` pair arrived,
-//!    or the drain timeout.
+//!    or the drain timeout; then a quiet window ([`quiet`]) that catches late duplicates
+//!    and misdirected deliveries.
 //! 6. Optionally the baseline ([`baseline`]): the same receiver hit by a bare reqwest
 //!    loop, the loopback HTTP ceiling.
 //! 7. The report ([`report`]) on standard output, as text or JSON, and a chart
@@ -47,6 +48,7 @@ mod ingest;
 mod load;
 mod plot;
 mod progress;
+mod quiet;
 mod ratelimit;
 mod receiver;
 mod reconcile;

@@ -9,9 +9,9 @@
 //!
 //! [`failures`] is the verdict: every reason the run failed, in words, from the
 //! assembled report. A run passes only when every event sent was accepted, every
-//! expected pair arrived once, nothing went where it should not, the receiver knew
-//! every request and went quiet after the last expected delivery, and nothing timed
-//! out. Deciding only: it neither waits nor formats the report.
+//! expected pair arrived once (duplicates counted until the end of the quiet window,
+//! [`crate::quiet`]), nothing went where it should not, the receiver knew every request
+//! and went quiet after the last expected delivery, and nothing timed out. Deciding only: it neither waits nor formats the report.
 
 use std::collections::HashMap;
 
@@ -182,6 +182,13 @@ pub(crate) fn failures(report: &Report) -> Vec<String> {
         out.push(format!(
             "{} requests the receiver could not match to an event and hook of this run",
             report.errors.receiver_unidentified
+        ));
+    }
+    if let Some(q) = report.quiet_window.filter(|q| !q.quiet) {
+        out.push(format!(
+            "the receiver never went {} ms without a request after the last expected \
+             delivery: {} requests in {} ms",
+            q.window_ms, q.requests, q.watched_ms
         ));
     }
     if report.drain_timed_out {

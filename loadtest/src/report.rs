@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::load::ApiErrors;
+use super::quiet::QuietWindow;
 use super::reconcile::Reconciliation;
 use super::LoadtestError;
 
@@ -167,6 +168,7 @@ pub(crate) struct Settings {
     pub duration_s: Option<f64>,
     pub receiver_delay_ms: u64,
     pub receiver_error_rate: f64,
+    pub quiet_window_ms: u64,
     pub max_in_flight_per_hook: u32,
     pub setup_seconds: f64,
 }
@@ -297,6 +299,9 @@ pub(crate) struct Report {
     /// ingest, missing, duplicate or misdirected deliveries, unknown requests, timeouts.
     pub failures: Vec<String>,
     pub drain_timed_out: bool,
+    /// The receiver watched after the last expected delivery (`None`: the drain timed
+    /// out, or no hook could reach the receiver).
+    pub quiet_window: Option<QuietWindow>,
     pub errors: Errors,
     pub daemon: Option<DaemonMemory>,
     /// User + system CPU this load-test process (receiver, senders) used until the end

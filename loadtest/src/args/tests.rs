@@ -27,6 +27,7 @@ fn the_defaults_are_valid() {
     assert!(args.validate().is_ok());
     assert_eq!(args.via, Via::Http);
     assert_eq!((args.accounts, args.hooks_per_account), (10, 10));
+    assert_eq!(args.quiet_window_ms, 2000);
 }
 
 #[test]
@@ -81,6 +82,8 @@ fn counts_and_durations_are_bounded() {
     assert!(refusal(&["--concurrency", "257"]).starts_with("--concurrency"));
     assert!(refusal(&["--drain-timeout", "0"]).starts_with("--drain-timeout"));
     assert!(refusal(&["--receiver-error-rate", "1"]).starts_with("--receiver-error-rate"));
+    assert!(refusal(&["--quiet-window-ms", "600001"]).starts_with("--quiet-window-ms"));
+    assert!(parse(&["--quiet-window-ms", "0"]).validate().is_ok());
     assert!(refusal(&[
         "--accounts",
         "1",

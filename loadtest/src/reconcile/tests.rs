@@ -234,3 +234,30 @@ fn drain_timeouts_fail_the_run() {
     assert!(failures[0].contains("every expected delivery"));
     assert!(failures[1].contains("every accepted event"));
 }
+
+#[test]
+fn a_receiver_that_never_went_quiet_fails_the_run() {
+    let mut report = good_report();
+    report.quiet_window = Some(crate::quiet::QuietWindow {
+        window_ms: 2000,
+        watched_ms: 20_000,
+        requests: 70,
+        quiet: false,
+    });
+    assert_eq!(
+        failures(&report),
+        vec![
+            "the receiver never went 2000 ms without a request after the last expected \
+             delivery: 70 requests in 20000 ms"
+                .to_owned()
+        ]
+    );
+    // Quiet, even after a few late requests (counted where they belong): no failure here.
+    report.quiet_window = Some(crate::quiet::QuietWindow {
+        window_ms: 2000,
+        watched_ms: 3000,
+        requests: 1,
+        quiet: true,
+    });
+    assert_eq!(failures(&report), Vec::<String>::new());
+}

@@ -158,6 +158,16 @@ impl Report {
                 ""
             }
         );
+        if let Some(q) = &self.quiet_window {
+            let _ = writeln!(
+                out,
+                "  quiet        watched {} ms after the last expected delivery for a {} ms window without requests: {} requests{}",
+                q.watched_ms,
+                q.window_ms,
+                q.requests,
+                if q.quiet { "" } else { " (NEVER QUIET)" }
+            );
+        }
         for example in &self.misdirected {
             let _ = writeln!(out, "               misdirected: {example}");
         }

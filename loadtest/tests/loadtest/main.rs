@@ -45,6 +45,12 @@ fn loadtest_reconciles_every_delivery_and_measures_the_baseline() {
         "{report}"
     );
     assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["failures"], serde_json::json!([]), "{report}");
+    // Watched for the default 2 s after the last expected delivery: nothing came.
+    assert_eq!(u(&report, "/quiet_window/window_ms"), 2000, "{report}");
+    assert_eq!(u(&report, "/quiet_window/requests"), 0, "{report}");
+    assert_eq!(report["quiet_window"]["quiet"], true, "{report}");
     assert_eq!(u(&report, "/latency_ms/count"), 600);
     let (p50, p90, p99, p999, max) = (
         f(&report, "/latency_ms/p50"),
@@ -187,6 +193,8 @@ fn loadtest_without_hooks_measures_ingest_alone() {
     assert_eq!(u(&report, "/appended/events_at_end"), 500, "{report}");
     assert_eq!(u(&report, "/reconciliation/expected_pairs"), 0, "{report}");
     assert_eq!(report["complete"], true, "{report}");
+    // No hook: nothing could reach the receiver, no quiet window to wait for.
+    assert!(report["quiet_window"].is_null(), "{report}");
     assert!(report["amqp"].is_null(), "{report}");
 }
 
