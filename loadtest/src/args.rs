@@ -120,10 +120,16 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 0)]
     pub dead_hooks: u32,
 
-    /// Delivery tries per hook at once: passed to the daemon started here, and sets the
-    /// baseline's concurrency.
+    /// Delivery tries per hook at once: passed to the daemon started here (with
+    /// `--target`, say what it runs with), and sets the baseline's concurrency.
     #[arg(long, default_value_t = 8)]
     pub max_in_flight_per_hook: u32,
+
+    /// Delivery tries at once across all hooks: passed to the daemon started here (with
+    /// `--target`, say what it runs with). The baseline runs as many requests at once as
+    /// the daemon may run tries: healthy hooks × --max-in-flight-per-hook, at most this.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: u32,
 
     /// `--retry-base-ms` of the daemon started here.
     #[arg(long, default_value_t = 100)]
@@ -217,6 +223,9 @@ impl LoadtestArgs {
         }
         if self.max_in_flight_per_hook == 0 {
             return bad("--max-in-flight-per-hook must be at least 1");
+        }
+        if self.max_in_flight == 0 || self.max_in_flight > 4096 {
+            return bad("--max-in-flight must be 1 to 4096");
         }
         if self.receiver_delay_ms > 60_000 {
             return bad("--receiver-delay-ms must be at most 60000");

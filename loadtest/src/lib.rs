@@ -272,6 +272,7 @@ async fn start_daemon(
             let own = daemon::OwnDaemon::start(&daemon::DaemonOptions {
                 master_api_key: key.clone(),
                 max_in_flight_per_hook: args.max_in_flight_per_hook,
+                max_in_flight: args.max_in_flight,
                 retry_base_ms: args.retry_base_ms,
                 failure_threshold: args.failure_threshold,
                 amqp: amqp_run.map(|run| daemon::AmqpFlags {

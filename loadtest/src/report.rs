@@ -170,6 +170,7 @@ pub(crate) struct Settings {
     pub receiver_error_rate: f64,
     pub quiet_window_ms: u64,
     pub max_in_flight_per_hook: u32,
+    pub max_in_flight: u32,
     pub setup_seconds: f64,
 }
 
@@ -254,7 +255,14 @@ pub(crate) struct DaemonMemory {
 /// The bare-reqwest ceiling.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Baseline {
+    /// Requests the loop ran at once: `daemon_concurrency`.
     pub concurrency: usize,
+    /// The most delivery tries the daemon may run at once in this run: healthy hooks ×
+    /// its `--max-in-flight-per-hook`, at most its `--max-in-flight`.
+    pub daemon_concurrency: usize,
+    pub daemon_max_in_flight: u32,
+    pub daemon_max_in_flight_per_hook: u32,
+    pub healthy_hooks: u64,
     pub requests: u64,
     pub ok: u64,
     pub errors: u64,

@@ -28,6 +28,8 @@ fn the_defaults_are_valid() {
     assert_eq!(args.via, Via::Http);
     assert_eq!((args.accounts, args.hooks_per_account), (10, 10));
     assert_eq!(args.quiet_window_ms, 2000);
+    // The daemon's own defaults.
+    assert_eq!((args.max_in_flight, args.max_in_flight_per_hook), (256, 8));
 }
 
 #[test]
@@ -84,6 +86,8 @@ fn counts_and_durations_are_bounded() {
     assert!(refusal(&["--receiver-error-rate", "1"]).starts_with("--receiver-error-rate"));
     assert!(refusal(&["--quiet-window-ms", "600001"]).starts_with("--quiet-window-ms"));
     assert!(parse(&["--quiet-window-ms", "0"]).validate().is_ok());
+    assert!(refusal(&["--max-in-flight", "0"]).starts_with("--max-in-flight"));
+    assert!(refusal(&["--max-in-flight", "4097"]).starts_with("--max-in-flight"));
     assert!(refusal(&[
         "--accounts",
         "1",

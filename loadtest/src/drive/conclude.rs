@@ -124,7 +124,12 @@ pub(super) async fn measure_baseline(
     if !args.baseline {
         return Ok(None);
     }
-    let concurrency = baseline::concurrency(plan.healthy_hooks(), args.max_in_flight_per_hook);
+    // The loop runs as many requests at once as the daemon may run tries.
+    let concurrency = baseline::concurrency(
+        plan.healthy_hooks(),
+        args.max_in_flight_per_hook,
+        args.max_in_flight,
+    );
     let mut sample = String::new();
     load::write_event(&mut sample, plan, 0);
     let requests = reconciled.reconciliation.received_pairs.max(1_000);
@@ -143,6 +148,10 @@ pub(super) async fn measure_baseline(
     .per_second;
     Ok(Some(report::Baseline {
         concurrency: measured.concurrency,
+        daemon_concurrency: concurrency,
+        daemon_max_in_flight: args.max_in_flight,
+        daemon_max_in_flight_per_hook: args.max_in_flight_per_hook,
+        healthy_hooks: plan.healthy_hooks() as u64,
         requests: measured.requests,
         ok: measured.ok,
         errors: measured.errors,
@@ -190,6 +199,7 @@ pub(super) fn assemble(
             receiver_error_rate: args.receiver_error_rate,
             quiet_window_ms: args.quiet_window_ms,
             max_in_flight_per_hook: args.max_in_flight_per_hook,
+            max_in_flight: args.max_in_flight,
             setup_seconds: (setup.seconds * 1000.0).round() / 1000.0,
         },
         events: loaded.events(),

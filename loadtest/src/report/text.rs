@@ -238,6 +238,14 @@ impl Report {
                 "  baseline     bare reqwest loop, {} concurrent: {} requests ({} errors) in {:.2} s: {:.0} requests/s; Piston's deliveries/s = {:.3} x baseline",
                 b.concurrency, b.requests, b.errors, b.seconds, b.per_second, b.ratio
             );
+            let _ = writeln!(
+                out,
+                "               the daemon ran at most {} tries at once: {} healthy hooks x --max-in-flight-per-hook {}, at most --max-in-flight {}",
+                b.daemon_concurrency,
+                b.healthy_hooks,
+                b.daemon_max_in_flight_per_hook,
+                b.daemon_max_in_flight
+            );
         }
         if self.passed {
             let _ = writeln!(out, "  verdict      PASSED");

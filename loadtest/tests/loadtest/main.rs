@@ -71,9 +71,47 @@ fn loadtest_reconciles_every_delivery_and_measures_the_baseline() {
     assert!(f(&report, "/baseline/per_second") > 0.0, "{report}");
     assert!(f(&report, "/baseline/ratio") > 0.0, "{report}");
     assert_eq!(u(&report, "/baseline/errors"), 0, "{report}");
-    // 6 hooks x 8 in flight each.
+    // 6 hooks x 8 in flight each, under the daemon's 256 in all: the daemon's
+    // concurrency, and the loop's.
     assert_eq!(u(&report, "/baseline/concurrency"), 48, "{report}");
+    assert_eq!(u(&report, "/baseline/daemon_concurrency"), 48, "{report}");
+    assert_eq!(
+        u(&report, "/baseline/daemon_max_in_flight"),
+        256,
+        "{report}"
+    );
+    assert_eq!(
+        u(&report, "/baseline/daemon_max_in_flight_per_hook"),
+        8,
+        "{report}"
+    );
     assert!(!report["per_second"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_baseline_runs_at_the_daemons_max_in_flight() {
+    // 2 x 3 hooks x 8 per hook = 48 tries the hooks could run; the daemon runs 5.
+    let report = run_loadtest(&[
+        "--events",
+        "40",
+        "--batch",
+        "20",
+        "--accounts",
+        "2",
+        "--hooks-per-account",
+        "3",
+        "--max-in-flight",
+        "5",
+        "--quiet-window-ms",
+        "200",
+        "--baseline",
+    ]);
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(u(&report, "/settings/max_in_flight"), 5, "{report}");
+    assert_eq!(u(&report, "/baseline/concurrency"), 5, "{report}");
+    assert_eq!(u(&report, "/baseline/daemon_concurrency"), 5, "{report}");
+    assert_eq!(u(&report, "/baseline/healthy_hooks"), 6, "{report}");
+    assert_eq!(u(&report, "/baseline/errors"), 0, "{report}");
 }
 
 #[test]
