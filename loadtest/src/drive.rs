@@ -63,7 +63,7 @@ pub(crate) struct RunContext<'a> {
 /// stop.
 pub(crate) async fn drive(run: &RunContext<'_>) -> Result<Report, LoadtestError> {
     let setup = set_up(run).await?;
-    let (loaded, progress) = send_events(run, &setup).await;
+    let (loaded, progress) = send_events(run, &setup).await?;
     let drained = drain(run, &setup, &loaded, progress).await;
     let reconciled = reconcile_deliveries(run, &setup.plan, &loaded)?;
     let baseline = measure_baseline(run, &setup.plan, &reconciled).await?;
@@ -184,8 +184,21 @@ impl Loaded {
 
 /// Phase 2: the events, sent as configured, with a progress bar that the drain
 /// finishes.
-async fn send_events(run: &RunContext<'_>, setup: &SetUp) -> (Loaded, Progress) {
+async fn send_events(
+    run: &RunContext<'_>,
+    setup: &SetUp,
+) -> Result<(Loaded, Progress), LoadtestError> {
     let args = run.args;
+    let sink = match (run.amqp, args.connections) {
+        (Some(amqp_run), _) => load::Sink::Amqp(Arc::clone(&amqp_run.publisher)),
+        (None, None) => load::Sink::Http(vec![Arc::clone(&setup.api)]),
+        // A client, so a connection, of its own for every sender.
+        (None, Some(connections)) => load::Sink::Http(
+            (0..connections)
+                .map(|_| setup.api.with_own_connection().map(Arc::new))
+                .collect::<Result<_, _>>()?,
+        ),
+    };
     let state = Arc::new(LoadState::new(args.events));
     let sampled = u64::from(args.accounts).min(args.events);
     let per_event: u64 = (0..sampled)
@@ -201,13 +214,9 @@ async fn send_events(run: &RunContext<'_>, setup: &SetUp) -> (Loaded, Progress) 
         events: args.events,
         batch: args.batch,
         rate: (args.rate > 0.0).then_some(args.rate),
-        concurrency: args.concurrency,
+        concurrency: args.senders(),
         duration: args.duration.map(Duration::from_secs_f64),
         request_timeout: Duration::from_secs_f64(args.request_timeout),
-    };
-    let sink = match run.amqp {
-        Some(amqp_run) => load::Sink::Amqp(Arc::clone(&amqp_run.publisher)),
-        None => load::Sink::Http(Arc::clone(&setup.api)),
     };
     let outcome = load::run(
         sink,
@@ -217,5 +226,5 @@ async fn send_events(run: &RunContext<'_>, setup: &SetUp) -> (Loaded, Progress) 
         run.clock,
     )
     .await;
-    (Loaded { state, outcome }, progress)
+    Ok((Loaded { state, outcome }, progress))
 }

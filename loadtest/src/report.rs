@@ -164,7 +164,10 @@ pub(crate) struct Settings {
     pub batch: u64,
     /// 0 = as fast as possible.
     pub rate: f64,
+    /// Senders at once (`--concurrency`, or `--connections`).
     pub concurrency: usize,
+    /// `--connections`: each sender had an HTTP connection of its own.
+    pub connections: Option<usize>,
     pub duration_s: Option<f64>,
     pub receiver_delay_ms: u64,
     pub receiver_error_rate: f64,

@@ -77,6 +77,27 @@ fn amqp_runs_start_their_own_daemon() {
 }
 
 #[test]
+fn connections_replace_concurrency_for_http_only() {
+    let args = parse(&["--batch", "1", "--connections", "32"]);
+    assert!(args.validate().is_ok());
+    assert_eq!((args.connections, args.senders()), (Some(32), 32));
+    assert_eq!(parse(&["--concurrency", "16"]).senders(), 16);
+    assert_eq!(parse(&[]).senders(), 4);
+    // Both at once: refused by the parser.
+    let both = Cli::try_parse_from([
+        "piston-loadtest",
+        "--connections",
+        "8",
+        "--concurrency",
+        "8",
+    ]);
+    assert!(both.is_err());
+    assert!(refusal(&["--connections", "0"]).starts_with("--connections"));
+    assert!(refusal(&["--connections", "1025"]).starts_with("--connections"));
+    assert!(refusal(&["--via", "amqp", "--connections", "8"]).starts_with("--connections"));
+}
+
+#[test]
 fn counts_and_durations_are_bounded() {
     assert!(refusal(&["--accounts", "0"]).starts_with("--accounts"));
     assert!(refusal(&["--events", "0"]).starts_with("--events"));

@@ -30,11 +30,18 @@ impl Report {
             "  setup        {} accounts x {} hooks = {} webhooks ({} dead) in {:.2} s",
             s.accounts, s.hooks_per_account, s.hooks, s.dead_hooks, s.setup_seconds
         );
+        let batches = if s.batch == 1 && !amqp {
+            "single events ({\"data\": EVENT})".to_owned()
+        } else {
+            format!("batches of {}", s.batch)
+        };
+        let senders = match s.connections {
+            Some(n) => format!("{n} connections, one request at a time on each"),
+            None => format!("{} senders", s.concurrency),
+        };
         let _ = writeln!(
             out,
-            "  load         batches of {}, {} senders, {}{}{}",
-            s.batch,
-            s.concurrency,
+            "  load         {batches}, {senders}, {}{}{}",
             rate,
             s.duration_s
                 .map(|d| format!(", for at most {d} s"))

@@ -7,6 +7,7 @@
 use std::process::Command;
 
 mod broker;
+mod modes;
 mod support;
 mod verdict;
 
