@@ -179,6 +179,7 @@ impl OwnDaemon {
             rss_kib: status_kib(&status, "VmRSS")?,
             peak_rss_kib: status_kib(&status, "VmHWM"),
             cpu_seconds: cpu_seconds(&self.pid.to_string()),
+            sampled: None,
         })
     }
 

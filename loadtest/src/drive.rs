@@ -8,7 +8,8 @@
 //!    and accepted: the report's events and API errors).
 //! 3. [`drain`] (`drive/drain.rs`): wait until the daemon appended every accepted
 //!    event and every expected delivery arrived, or the drain timeout; watch the quiet
-//!    window for late duplicates; then read the daemon's memory and the CPU used;
+//!    window for late duplicates; then read the daemon's memory (sampled since the
+//!    load started, [`crate::memory`]) and the CPU used;
 //!    returns [`drain::Drained`].
 //! 4. [`reconcile_deliveries`] (`drive/conclude.rs`): match the expected `(event,
 //!    hook)` pairs against the receipts ([`crate::reconcile`], which also tells the
@@ -30,6 +31,7 @@ use crate::api::Api;
 use crate::daemon::OwnDaemon;
 use crate::ingest::LogMark;
 use crate::load::{LoadOutcome, LoadState};
+use crate::memory::Sampler;
 use crate::progress::Progress;
 use crate::receiver::ReceiverState;
 use crate::report::{self, Report, Throughput};
@@ -63,8 +65,12 @@ pub(crate) struct RunContext<'a> {
 /// stop.
 pub(crate) async fn drive(run: &RunContext<'_>) -> Result<Report, LoadtestError> {
     let setup = set_up(run).await?;
+    // The daemon's RSS from the start of the load to the end of the drain.
+    let sampler = run
+        .own
+        .map(|own| Sampler::start(own.pid, run.clock, run.clock.now_us()));
     let (loaded, progress) = send_events(run, &setup).await?;
-    let drained = drain(run, &setup, &loaded, progress).await;
+    let drained = drain(run, &setup, &loaded, progress, sampler).await;
     let reconciled = reconcile_deliveries(run, &setup.plan, &loaded)?;
     let baseline = measure_baseline(run, &setup.plan, &reconciled).await?;
     // Against a running daemon, leave it as it was: delete what setup created.

@@ -13,6 +13,8 @@
 //!    event in its log. Drain: wait until every expected `(event, hook)` pair arrived,
 //!    or the drain timeout; then a quiet window ([`quiet`]) that catches late duplicates
 //!    and misdirected deliveries.
+//!    The daemon's RSS is sampled from the start of the load to the end of the drain
+//!    ([`memory`]).
 //! 6. Optionally the baseline ([`baseline`]): the same receiver hit by a bare reqwest
 //!    loop, the loopback HTTP ceiling.
 //! 7. The report ([`report`]) on standard output, as text or JSON, and a chart
@@ -46,6 +48,7 @@ mod daemon;
 mod drive;
 mod ingest;
 mod load;
+mod memory;
 mod plot;
 mod progress;
 mod quiet;
@@ -318,7 +321,7 @@ fn write_report(args: &LoadtestArgs, report: &Report) -> Result<(), LoadtestErro
             "piston-webhooks loadtest: {} events x {} hooks",
             report.events.accepted, report.settings.hooks
         );
-        plot::write(path, &report.per_second, &title)?;
+        plot::write(path, &report.per_second, &report.memory_series, &title)?;
     }
     let text = if args.json {
         serde_json::to_string(report).map_err(|e| LoadtestError::Setup(e.to_string()))? + "\n"

@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::load::ApiErrors;
+use super::memory::{MemorySample, RssSummary};
 use super::quiet::QuietWindow;
 use super::reconcile::Reconciliation;
 use super::LoadtestError;
@@ -253,6 +254,9 @@ pub(crate) struct DaemonMemory {
     pub peak_rss_kib: Option<u64>,
     /// User + system CPU the daemon used since it started.
     pub cpu_seconds: Option<f64>,
+    /// The RSS sampled from the start of the load to the end (the series is
+    /// `memory_series`).
+    pub sampled: Option<RssSummary>,
 }
 
 /// The bare-reqwest ceiling.
@@ -320,6 +324,9 @@ pub(crate) struct Report {
     pub loadtest_cpu_seconds: Option<f64>,
     pub baseline: Option<Baseline>,
     pub per_second: Vec<Second>,
+    /// The daemon's RSS every 500 ms from the start of the load, and at the end (own
+    /// daemon only).
+    pub memory_series: Vec<MemorySample>,
 }
 
 mod text;

@@ -227,6 +227,7 @@ pub(super) fn assemble(
             receiver_unidentified: run.receiver.unidentified.load(Ordering::Relaxed),
         },
         daemon: drained.daemon,
+        memory_series: drained.memory_series,
         loadtest_cpu_seconds: drained.loadtest_cpu_seconds,
         baseline,
         per_second: reconciled.per_second,

@@ -1,7 +1,8 @@
 //! Phase 3, the drain: wait until the daemon's log holds every accepted event (own
 //! daemon only) and every expected pair arrived, or the drain timeout; then watch the
 //! quiet window ([`crate::quiet`]) for late duplicates and misdirected deliveries;
-//! then read the daemon's memory and the CPU used. It only waits and reads: the
+//! then stop the RSS sampler ([`crate::memory`]) and read the daemon's memory and the
+//! CPU used. It only waits and reads: the
 //! reconciliation comes after.
 
 use std::sync::atomic::Ordering;
@@ -12,6 +13,7 @@ use crate::api::Api;
 use crate::daemon::{self, OwnDaemon};
 use crate::ingest::{self, LogMark};
 use crate::load::LoadOutcome;
+use crate::memory::{self, MemorySample, Sampler};
 use crate::progress::Progress;
 use crate::quiet::{self, QuietWindow};
 use crate::receiver::ReceiverState;
@@ -27,6 +29,8 @@ pub(super) struct Drained {
     /// `None` when not watched: the drain timed out, or no hook could reach the
     /// receiver.
     pub quiet_window: Option<QuietWindow>,
+    /// The daemon's RSS from the start of the load (own daemon only).
+    pub memory_series: Vec<MemorySample>,
     pub daemon: Option<DaemonMemory>,
     pub loadtest_cpu_seconds: Option<f64>,
 }
@@ -37,6 +41,7 @@ pub(super) async fn drain(
     setup: &SetUp,
     loaded: &Loaded,
     progress: Progress,
+    sampler: Option<Sampler>,
 ) -> Drained {
     let expected: u64 = loaded
         .state
@@ -74,11 +79,17 @@ pub(super) async fn drain(
             a.events_at_end = Some(ingest::appended_between(start, end));
         }
     }
+    let memory_series = sampler.map(Sampler::finish).unwrap_or_default();
+    let daemon = run.own.and_then(OwnDaemon::memory).map(|m| DaemonMemory {
+        sampled: memory::summarize(&memory_series),
+        ..m
+    });
     Drained {
         appended,
         timed_out,
         quiet_window,
-        daemon: run.own.and_then(OwnDaemon::memory),
+        memory_series,
+        daemon,
         loadtest_cpu_seconds: daemon::cpu_seconds("self"),
     }
 }

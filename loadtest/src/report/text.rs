@@ -224,14 +224,26 @@ impl Report {
                 out,
                 "  daemon       pid {}, RSS {:.1} MiB at the end{}{}",
                 d.pid,
-                d.rss_kib as f64 / 1024.0,
+                mib(d.rss_kib),
                 d.peak_rss_kib
-                    .map(|p| format!(" (peak {:.1} MiB)", p as f64 / 1024.0))
+                    .map(|p| format!(" (peak {:.1} MiB)", mib(p)))
                     .unwrap_or_default(),
                 d.cpu_seconds
                     .map(|c| format!(", {c:.1} CPU s"))
                     .unwrap_or_default()
             );
+            if let Some(r) = &d.sampled {
+                let _ = writeln!(
+                    out,
+                    "               RSS every {} ms from the load's start ({} samples): min {:.1}, median {:.1}, max {:.1}, end {:.1} MiB",
+                    r.every_ms,
+                    r.samples,
+                    mib(r.min_kib),
+                    mib(r.median_kib),
+                    mib(r.max_kib),
+                    mib(r.end_kib)
+                );
+            }
         }
         if let Some(c) = self.loadtest_cpu_seconds {
             let _ = writeln!(
@@ -264,4 +276,8 @@ impl Report {
         }
         out
     }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }

@@ -1,5 +1,5 @@
 //! Small real runs of the load tool's measuring modes: single-event ingest over many
-//! connections (`--batch 1 --connections N`).
+//! connections (`--batch 1 --connections N`); the daemon's RSS sampled over the run.
 
 use crate::support::{f, run_loadtest, u};
 
@@ -34,4 +34,61 @@ fn single_events_over_many_connections_are_all_accepted_and_delivered() {
         "{report}"
     );
     assert_eq!(report["passed"], true, "{report}");
+}
+
+#[test]
+fn the_daemons_rss_is_sampled_over_the_run_and_plotted() {
+    let plot = tempfile::tempdir().unwrap();
+    let svg = plot.path().join("chart.svg");
+    // 1,500 events at 1,000/s: the load lasts more than a second, so the sampler reads
+    // at 0, 500 and 1000 ms at least, then once more at the end.
+    let report = run_loadtest(&[
+        "--events",
+        "1500",
+        "--batch",
+        "50",
+        "--rate",
+        "1000",
+        "--accounts",
+        "2",
+        "--hooks-per-account",
+        "1",
+        "--quiet-window-ms",
+        "200",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(report["passed"], true, "{report}");
+    let series = report["memory_series"].as_array().expect("memory_series");
+    assert!(series.len() >= 4, "{report}");
+    let times: Vec<u64> = series.iter().filter_map(|s| s["at_ms"].as_u64()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{report}");
+    assert!(
+        series.iter().all(|s| s["rss_kib"].as_u64() > Some(0)),
+        "{report}"
+    );
+    let sampled = &report["daemon"]["sampled"];
+    assert_eq!(
+        u(&report, "/daemon/sampled/samples"),
+        series.len() as u64,
+        "{report}"
+    );
+    assert_eq!(u(&report, "/daemon/sampled/every_ms"), 500, "{report}");
+    let (min, median, max) = (
+        u(&report, "/daemon/sampled/min_kib"),
+        u(&report, "/daemon/sampled/median_kib"),
+        u(&report, "/daemon/sampled/max_kib"),
+    );
+    assert!(0 < min && min <= median && median <= max, "{sampled}");
+    // The last sample is the end of the run.
+    assert_eq!(
+        series.last().and_then(|s| s["rss_kib"].as_u64()),
+        sampled["end_kib"].as_u64(),
+        "{report}"
+    );
+    let chart = std::fs::read_to_string(&svg).expect("the chart was written");
+    assert!(
+        chart.contains("daemon RSS MiB"),
+        "no RSS series in the chart"
+    );
 }
