@@ -129,6 +129,15 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 0)]
     pub dead_hooks: u32,
 
+    /// Memory under a dead receiver's backlog: one account with one hook pointing at a
+    /// closed port, N events posted to it (so it is owed N deliveries), the daemon's RSS
+    /// and pending deliveries sampled as the backlog grows. Sets --accounts 1
+    /// --hooks-per-account 1 --dead-hooks 1 --events N; the hook is never auto-disabled
+    /// (--failure-threshold, default 1,000,000). Not with --target: the daemon's memory
+    /// is read from its process.
+    #[arg(long, conflicts_with_all = ["events", "accounts", "hooks_per_account", "dead_hooks", "target"])]
+    pub dead_backlog: Option<u64>,
+
     /// Delivery tries per hook at once: passed to the daemon started here (with
     /// `--target`, say what it runs with), and sets the baseline's concurrency.
     #[arg(long, default_value_t = 8)]
@@ -177,6 +186,17 @@ fn is_loopback_host(url: &url::Url) -> bool {
 }
 
 impl LoadtestArgs {
+    /// The options with the presets of `--dead-backlog` applied.
+    pub(crate) fn resolved(mut self) -> LoadtestArgs {
+        if let Some(events) = self.dead_backlog {
+            self.accounts = 1;
+            self.hooks_per_account = 1;
+            self.dead_hooks = 1;
+            self.events = events;
+        }
+        self
+    }
+
     /// How many tasks send at once: `--connections`, else `--concurrency`.
     pub(crate) fn senders(&self) -> usize {
         self.connections.unwrap_or(self.concurrency)
@@ -191,6 +211,12 @@ impl LoadtestArgs {
         }
         if self.receiver_listen.is_some_and(|a| !a.ip().is_loopback()) {
             return bad("--receiver-listen must be a loopback address");
+        }
+        if self.dead_backlog.is_some() && self.target.is_some() {
+            return bad("--dead-backlog reads the memory of the daemon started here: no --target");
+        }
+        if self.dead_backlog.is_some_and(|n| n == 0 || n > 50_000_000) {
+            return bad("--dead-backlog must be 1 to 50,000,000");
         }
         if self.accounts == 0 {
             return bad("--accounts must be at least 1");

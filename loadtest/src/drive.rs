@@ -31,7 +31,7 @@ use crate::api::Api;
 use crate::daemon::OwnDaemon;
 use crate::ingest::LogMark;
 use crate::load::{LoadOutcome, LoadState};
-use crate::memory::Sampler;
+use crate::memory::{Probe, Sampler};
 use crate::progress::Progress;
 use crate::receiver::ReceiverState;
 use crate::report::{self, Report, Throughput};
@@ -66,9 +66,14 @@ pub(crate) struct RunContext<'a> {
 pub(crate) async fn drive(run: &RunContext<'_>) -> Result<Report, LoadtestError> {
     let setup = set_up(run).await?;
     // The daemon's RSS from the start of the load to the end of the drain.
-    let sampler = run
-        .own
-        .map(|own| Sampler::start(own.pid, run.clock, run.clock.now_us()));
+    let sampler = run.own.map(|own| {
+        Sampler::start(Probe {
+            pid: own.pid,
+            clock: run.clock,
+            origin_us: run.clock.now_us(),
+            log: setup.log_mark.map(|mark| (Arc::clone(&setup.api), mark)),
+        })
+    });
     let (loaded, progress) = send_events(run, &setup).await?;
     let drained = drain(run, &setup, &loaded, progress, sampler).await;
     let reconciled = reconcile_deliveries(run, &setup.plan, &loaded)?;

@@ -188,6 +188,7 @@ impl AmqpRun {
 
 /// Runs the load test, prints its report on standard output and returns its verdict.
 pub async fn run(args: LoadtestArgs) -> Result<Verdict, LoadtestError> {
+    let args = args.resolved();
     args.validate()?;
     let clock = Clock::new();
 

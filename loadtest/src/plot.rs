@@ -1,6 +1,7 @@
 //! `--plot FILE.svg`: throughput (accepted events/s and deliveries/s), the p99 latency
-//! of each second's deliveries, and the daemon's RSS (when it was sampled) over the
-//! run, as an SVG chart (plotters). Only draws what the report holds.
+//! of each second's deliveries, the daemon's RSS and its pending deliveries (when they
+//! were sampled, and any were pending) over the run, as an SVG chart (plotters). Only
+//! draws what the report holds.
 
 use std::path::Path;
 
@@ -89,7 +90,13 @@ fn draw(
     memory: &[MemorySample],
     title: &str,
 ) -> Result<(), String> {
-    let panels = if memory.is_empty() { 2 } else { 3 };
+    let pending = |m: &MemorySample| m.pending_deliveries.unwrap_or(0) as f64;
+    let max_pending = memory.iter().map(pending).fold(0.0, f64::max);
+    let panels = match (memory.is_empty(), max_pending > 0.0) {
+        (true, _) => 2,
+        (false, false) => 3,
+        (false, true) => 4,
+    };
     let root = SVGBackend::new(path, (1100, 40 + PANEL_HEIGHT * panels)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let root = root
@@ -140,6 +147,13 @@ fn draw(
             .iter()
             .map(|m| (m.at_ms as f64 / 1000.0, mib(m.rss_kib)));
         line(&mut chart, rss, MAGENTA, "daemon RSS MiB")?;
+        legend(&mut chart)?;
+    }
+    if let Some(area) = areas.get(3) {
+        let caption = "deliveries pending in the daemon (GET /healthz), sampled every 500 ms";
+        let mut chart = panel(area, caption, seconds, max_pending, "deliveries", 0)?;
+        let backlog = memory.iter().map(|m| (m.at_ms as f64 / 1000.0, pending(m)));
+        line(&mut chart, backlog, BLACK, "deliveries pending")?;
         legend(&mut chart)?;
     }
     root.present().map_err(|e| err(&e))?;

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::load::ApiErrors;
-use super::memory::{MemorySample, RssSummary};
+use super::memory::{DeadBacklog, MemorySample, RssSummary};
 use super::quiet::QuietWindow;
 use super::reconcile::Reconciliation;
 use super::LoadtestError;
@@ -169,6 +169,8 @@ pub(crate) struct Settings {
     pub concurrency: usize,
     /// `--connections`: each sender had an HTTP connection of its own.
     pub connections: Option<usize>,
+    /// `--dead-backlog N`: one account, one dead hook, N events.
+    pub dead_backlog: Option<u64>,
     pub duration_s: Option<f64>,
     pub receiver_delay_ms: u64,
     pub receiver_error_rate: f64,
@@ -324,8 +326,10 @@ pub(crate) struct Report {
     pub loadtest_cpu_seconds: Option<f64>,
     pub baseline: Option<Baseline>,
     pub per_second: Vec<Second>,
-    /// The daemon's RSS every 500 ms from the start of the load, and at the end (own
-    /// daemon only).
+    /// `--dead-backlog`: the daemon's RSS as the dead hook's backlog grew.
+    pub dead_backlog: Option<DeadBacklog>,
+    /// The daemon's RSS, pending deliveries and events appended every 500 ms from the
+    /// start of the load, and at the end (own daemon only).
     pub memory_series: Vec<MemorySample>,
 }
 

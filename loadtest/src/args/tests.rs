@@ -15,7 +15,7 @@ fn parse(args: &[&str]) -> LoadtestArgs {
 }
 
 fn refusal(args: &[&str]) -> String {
-    match parse(args).validate() {
+    match parse(args).resolved().validate() {
         Err(LoadtestError::Invalid(message)) => message,
         other => panic!("{args:?} was not refused: {other:?}"),
     }
@@ -95,6 +95,38 @@ fn connections_replace_concurrency_for_http_only() {
     assert!(refusal(&["--connections", "0"]).starts_with("--connections"));
     assert!(refusal(&["--connections", "1025"]).starts_with("--connections"));
     assert!(refusal(&["--via", "amqp", "--connections", "8"]).starts_with("--connections"));
+}
+
+#[test]
+fn dead_backlog_is_one_dead_hook_owed_every_event() {
+    let args = parse(&["--dead-backlog", "1000000"]).resolved();
+    assert!(args.validate().is_ok());
+    assert_eq!(
+        (
+            args.accounts,
+            args.hooks_per_account,
+            args.dead_hooks,
+            args.events
+        ),
+        (1, 1, 1, 1_000_000)
+    );
+    // No auto-disable mid-run.
+    assert_eq!(args.failure_threshold, 1_000_000);
+    // Without it, nothing changes.
+    let plain = parse(&["--events", "7"]).resolved();
+    assert_eq!((plain.accounts, plain.dead_hooks, plain.events), (10, 0, 7));
+    // What it sets cannot be given with it.
+    for other in [
+        ["--events", "5"],
+        ["--accounts", "2"],
+        ["--hooks-per-account", "2"],
+        ["--dead-hooks", "1"],
+    ] {
+        let mut argv = vec!["piston-loadtest", "--dead-backlog", "10"];
+        argv.extend(other);
+        assert!(Cli::try_parse_from(argv).is_err(), "{other:?}");
+    }
+    assert!(refusal(&["--dead-backlog", "0"]).starts_with("--dead-backlog"));
 }
 
 #[test]

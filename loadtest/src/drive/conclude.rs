@@ -13,7 +13,7 @@ use super::{Loaded, RunContext, SetUp};
 use crate::reconcile::{self, Reconciliation, Unexpected};
 use crate::report::{self, Latency, Report, Second, SeriesBuilder, Throughput};
 use crate::setup::Plan;
-use crate::{baseline, load, receiver, LoadtestError, Via};
+use crate::{baseline, load, memory, receiver, LoadtestError, Via};
 
 /// The reconciliation's part of the report.
 pub(super) struct Reconciled {
@@ -195,6 +195,7 @@ pub(super) fn assemble(
             rate: args.rate,
             concurrency: args.senders(),
             connections: args.connections,
+            dead_backlog: args.dead_backlog,
             duration_s: args.duration,
             receiver_delay_ms: args.receiver_delay_ms,
             receiver_error_rate: args.receiver_error_rate,
@@ -227,6 +228,9 @@ pub(super) fn assemble(
             receiver_unidentified: run.receiver.unidentified.load(Ordering::Relaxed),
         },
         daemon: drained.daemon,
+        dead_backlog: args
+            .dead_backlog
+            .and_then(|events| memory::dead_backlog(events, &drained.memory_series)),
         memory_series: drained.memory_series,
         loadtest_cpu_seconds: drained.loadtest_cpu_seconds,
         baseline,

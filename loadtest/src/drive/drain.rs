@@ -79,7 +79,10 @@ pub(super) async fn drain(
             a.events_at_end = Some(ingest::appended_between(start, end));
         }
     }
-    let memory_series = sampler.map(Sampler::finish).unwrap_or_default();
+    let memory_series = match sampler {
+        Some(sampler) => sampler.finish().await,
+        None => Vec::new(),
+    };
     let daemon = run.own.and_then(OwnDaemon::memory).map(|m| DaemonMemory {
         sampled: memory::summarize(&memory_series),
         ..m

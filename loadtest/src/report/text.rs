@@ -245,6 +245,29 @@ impl Report {
                 );
             }
         }
+        if let Some(d) = &self.dead_backlog {
+            let _ = writeln!(
+                out,
+                "  dead backlog one dead hook owed {} events: {} owed at the end; RSS {:.1} MiB at the start, {:.1} at the end (max {:.1}){}",
+                d.events,
+                d.owed_at_end
+                    .map_or_else(|| "?".to_owned(), |n| n.to_string()),
+                mib(d.rss_start_kib),
+                mib(d.rss_end_kib),
+                mib(d.rss_max_kib),
+                d.kib_per_100k_owed
+                    .map(|k| format!(": {:+.2} MiB per 100,000 owed", k / 1024.0))
+                    .unwrap_or_default()
+            );
+            let steps: Vec<String> = d
+                .steps
+                .iter()
+                .map(|s| format!("{} owed {:.1} MiB", s.owed, mib(s.rss_kib)))
+                .collect();
+            if !steps.is_empty() {
+                let _ = writeln!(out, "               as it grew: {}", steps.join(", "));
+            }
+        }
         if let Some(c) = self.loadtest_cpu_seconds {
             let _ = writeln!(
                 out,

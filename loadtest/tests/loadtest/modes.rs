@@ -1,5 +1,6 @@
 //! Small real runs of the load tool's measuring modes: single-event ingest over many
-//! connections (`--batch 1 --connections N`); the daemon's RSS sampled over the run.
+//! connections (`--batch 1 --connections N`); the daemon's RSS sampled over the run;
+//! its memory while a dead hook's backlog grows (`--dead-backlog N`).
 
 use crate::support::{f, run_loadtest, u};
 
@@ -90,5 +91,66 @@ fn the_daemons_rss_is_sampled_over_the_run_and_plotted() {
     assert!(
         chart.contains("daemon RSS MiB"),
         "no RSS series in the chart"
+    );
+}
+
+#[test]
+fn a_dead_hooks_backlog_is_measured_as_it_grows() {
+    // A retry base of a minute: the daemon gives up on none of the deliveries during
+    // the run, so the hook is owed every event at the end.
+    let report = run_loadtest(&[
+        "--dead-backlog",
+        "2000",
+        "--batch",
+        "50",
+        "--retry-base-ms",
+        "60000",
+    ]);
+    assert_eq!(report["passed"], true, "{report}");
+    let settings = &report["settings"];
+    assert_eq!(settings["dead_backlog"], 2000, "{report}");
+    assert_eq!(
+        (
+            &settings["accounts"],
+            &settings["hooks"],
+            &settings["dead_hooks"],
+            &settings["events"]
+        ),
+        (&1.into(), &1.into(), &1.into(), &2000.into()),
+        "{report}"
+    );
+    assert_eq!(u(&report, "/events/accepted"), 2000, "{report}");
+    assert_eq!(u(&report, "/reconciliation/expected_pairs"), 0, "{report}");
+    // Owed every event, and the hook was not auto-disabled.
+    assert_eq!(u(&report, "/dead_backlog/owed_at_end"), 2000, "{report}");
+    let series = report["memory_series"].as_array().expect("memory_series");
+    assert!(series.len() >= 2, "{report}");
+    assert_eq!(
+        series.last().and_then(|s| s["pending_deliveries"].as_u64()),
+        Some(2000),
+        "{report}"
+    );
+    assert_eq!(
+        series.last().and_then(|s| s["events_appended"].as_u64()),
+        Some(2000),
+        "{report}"
+    );
+    let (start, max, end) = (
+        u(&report, "/dead_backlog/rss_start_kib"),
+        u(&report, "/dead_backlog/rss_max_kib"),
+        u(&report, "/dead_backlog/rss_end_kib"),
+    );
+    assert!(0 < start && start <= max && end <= max, "{report}");
+    assert!(
+        f(&report, "/dead_backlog/kib_per_100k_owed").is_finite(),
+        "{report}"
+    );
+    // The RSS at each tenth of the backlog: at least the reading at its largest.
+    let steps = report["dead_backlog"]["steps"].as_array().expect("steps");
+    assert!(!steps.is_empty(), "{report}");
+    assert_eq!(
+        steps.last().map(|s| &s["owed"]),
+        Some(&2000.into()),
+        "{report}"
     );
 }
