@@ -171,7 +171,8 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Write a throughput and latency chart to this SVG file.
+    /// Write a chart to this SVG file: throughput and p99 latency per second, and for
+    /// the daemon started here its RSS and pending deliveries every 500 ms.
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }

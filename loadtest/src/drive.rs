@@ -6,7 +6,7 @@
 //!    the report's settings).
 //! 2. [`send_events`]: send the events, with a progress bar; returns [`Loaded`] (what was sent
 //!    and accepted: the report's events and API errors).
-//! 3. [`drain`] (`drive/drain.rs`): wait until the daemon appended every accepted
+//! 3. [`drain()`] (`drive/drain.rs`): wait until the daemon appended every accepted
 //!    event and every expected delivery arrived, or the drain timeout; watch the quiet
 //!    window for late duplicates; then read the daemon's memory (sampled since the
 //!    load started, [`crate::memory`]) and the CPU used;

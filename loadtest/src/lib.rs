@@ -6,15 +6,16 @@
 //!    data dir ([`daemon`]); with `--target` a running one.
 //! 3. Setup ([`setup`]): child accounts × webhooks through the REST API, and the plan of
 //!    which hook must receive which event.
-//! 4. Load ([`load`]): events in batches to `POST /v2/events`, paced ([`ratelimit`]);
-//!    with `--via amqp`, published to RabbitMQ as Kazoo publishes call events
-//!    ([`amqp`]), for the daemon's AMQP consumer.
+//! 4. Load ([`load`]): events in batches to `POST /v2/events` (or one by one with
+//!    `--batch 1`, from `--connections` connections), paced ([`ratelimit`]); with
+//!    `--via amqp`, published to RabbitMQ as Kazoo publishes call events ([`amqp`]),
+//!    for the daemon's AMQP consumer. `--dead-backlog N` is a preset: one account, one
+//!    dead hook, N events ([`LoadtestArgs`]).
 //! 5. Appended ([`ingest`]): wait until the daemon's `/healthz` shows every accepted
 //!    event in its log. Drain: wait until every expected `(event, hook)` pair arrived,
 //!    or the drain timeout; then a quiet window ([`quiet`]) that catches late duplicates
-//!    and misdirected deliveries.
-//!    The daemon's RSS is sampled from the start of the load to the end of the drain
-//!    ([`memory`]).
+//!    and misdirected deliveries. The daemon's RSS and pending deliveries are sampled
+//!    from the start of the load to the end of the drain ([`memory`]).
 //! 6. Optionally the baseline ([`baseline`]): the same receiver hit by a bare reqwest
 //!    loop, the loopback HTTP ceiling.
 //! 7. The report ([`report`]) on standard output, as text or JSON, and a chart
