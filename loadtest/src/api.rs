@@ -53,6 +53,25 @@ impl Api {
         Ok((Api { http, base, token }, account))
     }
 
+    /// The same login on a client of its own that keeps one keep-alive connection: a
+    /// sender of `--connections` posts one request at a time on it.
+    pub(crate) fn with_own_connection(&self) -> Result<Api, LoadtestError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|source| LoadtestError::Http {
+                what: "building a connection's client".into(),
+                source,
+            })?;
+        Ok(Api {
+            http,
+            base: self.base.clone(),
+            token: self.token.clone(),
+        })
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base))

@@ -77,7 +77,8 @@ pub struct LoadtestArgs {
     pub events: u64,
 
     /// Events per `POST /v2/events` (with AMQP: messages published before their
-    /// confirms are awaited).
+    /// confirms are awaited). 1 is single-event ingest: each POST carries one event as
+    /// `{"data": EVENT}`, as a producer of single messages sends it (see --connections).
     #[arg(long, default_value_t = 100)]
     pub batch: u64,
 
@@ -85,9 +86,17 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
 
-    /// Concurrent `POST /v2/events` requests (with AMQP: publishing channels).
+    /// Concurrent `POST /v2/events` requests, sharing a pool of connections (with AMQP:
+    /// publishing channels).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+
+    /// Send over this many HTTP connections at once instead of --concurrency: each
+    /// sender owns one keep-alive connection and posts one request at a time on it.
+    /// With `--batch 1`, e.g. `--batch 1 --connections 32` measures single-event ingest
+    /// (events/s) from 32 connections. HTTP only.
+    #[arg(long, conflicts_with = "concurrency")]
+    pub connections: Option<usize>,
 
     /// Stop sending after this many seconds, even if events are left.
     #[arg(long)]
@@ -96,6 +105,12 @@ pub struct LoadtestArgs {
     /// After the load, wait at most this many seconds for the deliveries.
     #[arg(long, default_value_t = 60.0)]
     pub drain_timeout: f64,
+
+    /// Once every expected delivery arrived, watch the receiver until it got no request
+    /// for this long (each request restarts the window; at most 10 windows), so late
+    /// duplicates and misdirected deliveries are counted. 0: no watch.
+    #[arg(long, default_value_t = 2000)]
+    pub quiet_window_ms: u64,
 
     /// Whole-request timeout of one `POST /v2/events`, in seconds.
     #[arg(long, default_value_t = 30.0)]
@@ -114,10 +129,25 @@ pub struct LoadtestArgs {
     #[arg(long, default_value_t = 0)]
     pub dead_hooks: u32,
 
-    /// Delivery tries per hook at once: passed to the daemon started here, and sets the
-    /// baseline's concurrency.
+    /// Memory under a dead receiver's backlog: one account with one hook pointing at a
+    /// closed port, N events posted to it (so it is owed N deliveries), the daemon's RSS
+    /// and pending deliveries sampled as the backlog grows. Sets --accounts 1
+    /// --hooks-per-account 1 --dead-hooks 1 --events N; the hook is never auto-disabled
+    /// (--failure-threshold, default 1,000,000). Not with --target: the daemon's memory
+    /// is read from its process.
+    #[arg(long, conflicts_with_all = ["events", "accounts", "hooks_per_account", "dead_hooks", "target"])]
+    pub dead_backlog: Option<u64>,
+
+    /// Delivery tries per hook at once: passed to the daemon started here (with
+    /// `--target`, say what it runs with), and sets the baseline's concurrency.
     #[arg(long, default_value_t = 8)]
     pub max_in_flight_per_hook: u32,
+
+    /// Delivery tries at once across all hooks: passed to the daemon started here (with
+    /// `--target`, say what it runs with). The baseline runs as many requests at once as
+    /// the daemon may run tries: healthy hooks × --max-in-flight-per-hook, at most this.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: u32,
 
     /// `--retry-base-ms` of the daemon started here.
     #[arg(long, default_value_t = 100)]
@@ -141,7 +171,8 @@ pub struct LoadtestArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Write a throughput and latency chart to this SVG file.
+    /// Write a chart to this SVG file: throughput and p99 latency per second, and for
+    /// the daemon started here its RSS and pending deliveries every 500 ms.
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }
@@ -156,6 +187,22 @@ fn is_loopback_host(url: &url::Url) -> bool {
 }
 
 impl LoadtestArgs {
+    /// The options with the presets of `--dead-backlog` applied.
+    pub(crate) fn resolved(mut self) -> LoadtestArgs {
+        if let Some(events) = self.dead_backlog {
+            self.accounts = 1;
+            self.hooks_per_account = 1;
+            self.dead_hooks = 1;
+            self.events = events;
+        }
+        self
+    }
+
+    /// How many tasks send at once: `--connections`, else `--concurrency`.
+    pub(crate) fn senders(&self) -> usize {
+        self.connections.unwrap_or(self.concurrency)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), LoadtestError> {
         let bad = |m: &str| Err(LoadtestError::Invalid(m.to_owned()));
         if let Some(target) = &self.target {
@@ -165,6 +212,12 @@ impl LoadtestArgs {
         }
         if self.receiver_listen.is_some_and(|a| !a.ip().is_loopback()) {
             return bad("--receiver-listen must be a loopback address");
+        }
+        if self.dead_backlog.is_some() && self.target.is_some() {
+            return bad("--dead-backlog reads the memory of the daemon started here: no --target");
+        }
+        if self.dead_backlog.is_some_and(|n| n == 0 || n > 50_000_000) {
+            return bad("--dead-backlog must be 1 to 50,000,000");
         }
         if self.accounts == 0 {
             return bad("--accounts must be at least 1");
@@ -192,12 +245,23 @@ impl LoadtestArgs {
         if self.concurrency == 0 || self.concurrency > 256 {
             return bad("--concurrency must be 1 to 256");
         }
+        if let Some(connections) = self.connections {
+            if connections == 0 || connections > 1024 {
+                return bad("--connections must be 1 to 1024");
+            }
+            if self.via != Via::Http {
+                return bad("--connections is for --via http (AMQP takes --concurrency channels)");
+            }
+        }
         let seconds = |v: f64| v.is_finite() && v > 0.0 && v <= 86_400.0;
         if self.duration.is_some_and(|d| !seconds(d)) {
             return bad("--duration must be more than 0 and at most 86400 seconds");
         }
         if !seconds(self.drain_timeout) || !seconds(self.request_timeout) {
             return bad("--drain-timeout and --request-timeout must be more than 0 and at most 86400 seconds");
+        }
+        if self.quiet_window_ms > 600_000 {
+            return bad("--quiet-window-ms must be at most 600000");
         }
         if !(0.0..1.0).contains(&self.receiver_error_rate) {
             return bad("--receiver-error-rate must be at least 0 and below 1");
@@ -208,6 +272,9 @@ impl LoadtestArgs {
         }
         if self.max_in_flight_per_hook == 0 {
             return bad("--max-in-flight-per-hook must be at least 1");
+        }
+        if self.max_in_flight == 0 || self.max_in_flight > 4096 {
+            return bad("--max-in-flight must be 1 to 4096");
         }
         if self.receiver_delay_ms > 60_000 {
             return bad("--receiver-delay-ms must be at most 60000");

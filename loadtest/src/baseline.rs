@@ -2,9 +2,10 @@
 //!
 //! A bare reqwest loop hits the same receiver (under `/baseline`, so the pair table is
 //! untouched) with as many concurrent requests as the daemon may run deliveries at once
-//! (healthy hooks × `--max-in-flight-per-hook`, capped at [`MAX_CONCURRENCY`]) and as
-//! many requests as Piston delivered, within a time limit. Piston's deliveries/s divided
-//! by this loop's requests/s is how close the daemon comes to what the hardware allows.
+//! ([`concurrency`]: healthy hooks × `--max-in-flight-per-hook`, at most the daemon's
+//! `--max-in-flight`) and as many requests as Piston delivered, within a time limit.
+//! Piston's deliveries/s divided by this loop's requests/s is how close the daemon
+//! comes to what the hardware allows at the same concurrency.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,17 +16,22 @@ use tokio::task::JoinSet;
 
 use super::LoadtestError;
 
-/// The most concurrent requests the baseline loop makes.
-pub(crate) const MAX_CONCURRENCY: usize = 64;
-
 /// Time allowed for one baseline request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The baseline's concurrency for `healthy_hooks` hooks.
-pub(crate) fn concurrency(healthy_hooks: usize, max_in_flight_per_hook: u32) -> usize {
+/// The most delivery tries the daemon may run at once for `healthy_hooks` hooks: each
+/// hook runs at most `max_in_flight_per_hook`, all of them at most `max_in_flight`
+/// (the daemon's flags of those names). The baseline loop runs that many requests at
+/// once.
+pub(crate) fn concurrency(
+    healthy_hooks: usize,
+    max_in_flight_per_hook: u32,
+    max_in_flight: u32,
+) -> usize {
     healthy_hooks
         .saturating_mul(max_in_flight_per_hook as usize)
-        .clamp(1, MAX_CONCURRENCY)
+        .min(max_in_flight as usize)
+        .max(1)
 }
 
 /// What the loop did.
@@ -110,3 +116,6 @@ pub(crate) async fn run(
         elapsed: start.elapsed(),
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,10 +29,38 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 pub(crate) struct DaemonOptions {
     pub master_api_key: String,
     pub max_in_flight_per_hook: u32,
+    pub max_in_flight: u32,
     pub retry_base_ms: u64,
     pub failure_threshold: u32,
     /// Consume Kazoo events from RabbitMQ too (`--via amqp`).
     pub amqp: Option<AmqpFlags>,
+}
+
+impl DaemonOptions {
+    /// The flags of `serve` these options set (the broker's URL goes in the
+    /// environment, apart).
+    pub(crate) fn tuning_flags(&self) -> Vec<String> {
+        let mut flags: Vec<String> = [
+            (
+                "--max-in-flight-per-hook",
+                self.max_in_flight_per_hook.to_string(),
+            ),
+            ("--max-in-flight", self.max_in_flight.to_string()),
+            ("--retry-base-ms", self.retry_base_ms.to_string()),
+            ("--failure-threshold", self.failure_threshold.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .collect();
+        if let Some(amqp) = &self.amqp {
+            flags.extend(["--amqp-queue".to_owned(), amqp.queue.clone()]);
+            flags.extend(["--amqp-dead-letter".to_owned(), amqp.dead_letter.clone()]);
+            if let Some(prefetch) = amqp.prefetch {
+                flags.extend(["--amqp-prefetch".to_owned(), prefetch.to_string()]);
+            }
+        }
+        flags
+    }
 }
 
 /// The daemon's AMQP settings.
@@ -86,12 +114,7 @@ impl OwnDaemon {
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(["--master-api-key", &opts.master_api_key])
-            .args([
-                "--max-in-flight-per-hook",
-                &opts.max_in_flight_per_hook.to_string(),
-            ])
-            .args(["--retry-base-ms", &opts.retry_base_ms.to_string()])
-            .args(["--failure-threshold", &opts.failure_threshold.to_string()])
+            .args(opts.tuning_flags())
             .env("RUST_LOG", "warn")
             .env_remove("PISTON_LISTEN")
             .env_remove("PISTON_DATA_DIR")
@@ -101,13 +124,7 @@ impl OwnDaemon {
             .env_remove("PISTON_AMQP_DEAD_LETTER")
             .env_remove("PISTON_AMQP_PREFETCH");
         if let Some(amqp) = &opts.amqp {
-            command
-                .env("PISTON_AMQP_URL", &amqp.url)
-                .args(["--amqp-queue", &amqp.queue])
-                .args(["--amqp-dead-letter", &amqp.dead_letter]);
-            if let Some(prefetch) = amqp.prefetch {
-                command.args(["--amqp-prefetch", &prefetch.to_string()]);
-            }
+            command.env("PISTON_AMQP_URL", &amqp.url);
         }
         let mut child = command
             .stdin(Stdio::null())
@@ -162,6 +179,7 @@ impl OwnDaemon {
             rss_kib: status_kib(&status, "VmRSS")?,
             peak_rss_kib: status_kib(&status, "VmHWM"),
             cpu_seconds: cpu_seconds(&self.pid.to_string()),
+            sampled: None,
         })
     }
 

@@ -6,12 +6,16 @@
 //!    data dir ([`daemon`]); with `--target` a running one.
 //! 3. Setup ([`setup`]): child accounts × webhooks through the REST API, and the plan of
 //!    which hook must receive which event.
-//! 4. Load ([`load`]): events in batches to `POST /v2/events`, paced ([`ratelimit`]);
-//!    with `--via amqp`, published to RabbitMQ as Kazoo publishes call events
-//!    ([`amqp`]), for the daemon's AMQP consumer.
+//! 4. Load ([`load`]): events in batches to `POST /v2/events` (or one by one with
+//!    `--batch 1`, from `--connections` connections), paced ([`ratelimit`]); with
+//!    `--via amqp`, published to RabbitMQ as Kazoo publishes call events ([`amqp`]),
+//!    for the daemon's AMQP consumer. `--dead-backlog N` is a preset: one account, one
+//!    dead hook, N events ([`LoadtestArgs`]).
 //! 5. Appended ([`ingest`]): wait until the daemon's `/healthz` shows every accepted
 //!    event in its log. Drain: wait until every expected `(event, hook)` pair arrived,
-//!    or the drain timeout.
+//!    or the drain timeout; then a quiet window ([`quiet`]) that catches late duplicates
+//!    and misdirected deliveries. The daemon's RSS and pending deliveries are sampled
+//!    from the start of the load to the end of the drain ([`memory`]).
 //! 6. Optionally the baseline ([`baseline`]): the same receiver hit by a bare reqwest
 //!    loop, the loopback HTTP ceiling.
 //! 7. The report ([`report`]) on standard output, as text or JSON, and a chart
@@ -22,8 +26,11 @@
 //! writes the report.
 //!
 //! Only loopback addresses are ever contacted (the broker too), and every loop is
-//! bounded in count and time. A run that completes exits 0, even with missing
-//! deliveries (the report shows them); a setup failure is an error.
+//! bounded in count and time. A run that goes to the end prints its report and returns
+//! its [`Verdict`] ([`reconcile`] decides it: refused or timed-out ingest, missing,
+//! duplicate or misdirected deliveries, unknown requests and timeouts fail it; the
+//! binary exits [`FAILED_RUN_EXIT_CODE`] then); a run that cannot go to the end (the
+//! daemon does not start, setup fails) is an error.
 //!
 //! This crate is apart from the daemon's so that the daemon does not link what only the
 //! load tool needs (an HTTP server of its own, histograms, a chart). It uses the
@@ -42,10 +49,13 @@ mod daemon;
 mod drive;
 mod ingest;
 mod load;
+mod memory;
 mod plot;
 mod progress;
+mod quiet;
 mod ratelimit;
 mod receiver;
+mod reconcile;
 mod report;
 mod setup;
 
@@ -85,6 +95,19 @@ pub enum LoadtestError {
     #[error("writing the chart {path}: {message}")]
     Plot { path: String, message: String },
 }
+
+/// How a run that went to the end turned out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every event accepted, every expected delivery once, nothing else.
+    Passed,
+    /// The report's `failures` say why.
+    Failed,
+}
+
+/// The exit code of a run that went to the end and failed (a run that could not go to
+/// the end exits 1).
+pub const FAILED_RUN_EXIT_CODE: u8 = 3;
 
 /// Microseconds since the run started: the one clock of every timestamp.
 #[derive(Debug, Clone, Copy)]
@@ -164,8 +187,9 @@ impl AmqpRun {
     }
 }
 
-/// Runs the load test and prints its report on standard output.
-pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
+/// Runs the load test, prints its report on standard output and returns its verdict.
+pub async fn run(args: LoadtestArgs) -> Result<Verdict, LoadtestError> {
+    let args = args.resolved();
     args.validate()?;
     let clock = Clock::new();
 
@@ -226,7 +250,12 @@ pub async fn run(args: LoadtestArgs) -> Result<(), LoadtestError> {
     };
     let mut report = outcome?;
     report.amqp = amqp_report;
-    write_report(&args, &report)
+    write_report(&args, &report)?;
+    Ok(if report.passed {
+        Verdict::Passed
+    } else {
+        Verdict::Failed
+    })
 }
 
 /// The daemon to drive: with `--target`, the running one (its URL and key); otherwise
@@ -248,6 +277,7 @@ async fn start_daemon(
             let own = daemon::OwnDaemon::start(&daemon::DaemonOptions {
                 master_api_key: key.clone(),
                 max_in_flight_per_hook: args.max_in_flight_per_hook,
+                max_in_flight: args.max_in_flight,
                 retry_base_ms: args.retry_base_ms,
                 failure_threshold: args.failure_threshold,
                 amqp: amqp_run.map(|run| daemon::AmqpFlags {
@@ -293,7 +323,7 @@ fn write_report(args: &LoadtestArgs, report: &Report) -> Result<(), LoadtestErro
             "piston-webhooks loadtest: {} events x {} hooks",
             report.events.accepted, report.settings.hooks
         );
-        plot::write(path, &report.per_second, &title)?;
+        plot::write(path, &report.per_second, &report.memory_series, &title)?;
     }
     let text = if args.json {
         serde_json::to_string(report).map_err(|e| LoadtestError::Setup(e.to_string()))? + "\n"

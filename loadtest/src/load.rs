@@ -1,6 +1,8 @@
 //! The load: `--events` events in batches of `--batch` to `POST /v2/events` (or, with
-//! `--via amqp`, published to RabbitMQ: [`super::amqp`]), from `--concurrency` tasks,
-//! paced by a token bucket at `--rate`, stopped by `--duration`.
+//! `--via amqp`, published to RabbitMQ: [`super::amqp`]), from `--concurrency` tasks
+//! sharing one client (or `--connections` tasks with a connection each), paced by a
+//! token bucket at `--rate`, stopped by `--duration`. With `--batch 1` each POST
+//! carries its event alone, `{"data": EVENT}` ([`request_body`]).
 //!
 //! Each event's send time (when the POST carrying it started) and accept time (when its
 //! 202 came back; with AMQP, when the broker's confirm came back) are kept by event
@@ -46,8 +48,9 @@ pub(crate) struct LoadConfig {
 /// Where the events go.
 #[derive(Clone)]
 pub(crate) enum Sink {
-    /// `POST /v2/events`.
-    Http(Arc<Api>),
+    /// `POST /v2/events`; sender `i` uses client `i % len` (one client shared by all,
+    /// or one per connection).
+    Http(Vec<Arc<Api>>),
     /// RabbitMQ's `callevt`, for the daemon's AMQP consumer.
     Amqp(Arc<Publisher>),
 }
@@ -120,6 +123,23 @@ impl LoadState {
             .ok()
             .and_then(|i| self.accepted_us.get(i))
             .map_or(0, |t| t.load(Ordering::Relaxed))
+    }
+
+    /// The state of event `n` ([`NOT_SENT`], [`IN_FLIGHT`], [`ACCEPTED`], [`REFUSED`] or
+    /// [`UNCERTAIN`]).
+    pub(crate) fn status(&self, event: u64) -> u8 {
+        usize::try_from(event)
+            .ok()
+            .and_then(|i| self.status.get(i))
+            .map_or(NOT_SENT, |s| s.load(Ordering::Relaxed))
+    }
+
+    /// How many events are in `state`.
+    pub(crate) fn count(&self, state: u8) -> u64 {
+        self.status
+            .iter()
+            .filter(|s| s.load(Ordering::Relaxed) == state)
+            .count() as u64
     }
 
     /// The indices of the accepted events.
@@ -265,6 +285,20 @@ pub(crate) fn write_event(out: &mut String, plan: &Plan, event: u64) {
     );
 }
 
+/// The body of the POST of events `lo..hi`: `{"data": EVENT}` for a single event when
+/// `single`, else `{"data": [...]}`.
+pub(crate) fn request_body(plan: &Plan, lo: u64, hi: u64, single: bool) -> String {
+    if single && hi == lo + 1 {
+        let mut body = String::with_capacity(16 + 420);
+        body.push_str(r#"{"data":"#);
+        write_event(&mut body, plan, lo);
+        body.push('}');
+        body
+    } else {
+        batch_body(plan, lo, hi)
+    }
+}
+
 /// The `{"data":[...]}` body of events `lo..hi`.
 pub(crate) fn batch_body(plan: &Plan, lo: u64, hi: u64) -> String {
     let mut body = String::with_capacity(16 + 420 * (hi.saturating_sub(lo) as usize));
@@ -326,8 +360,11 @@ pub(crate) async fn run(
                     }
                 }
                 match &sink {
-                    Sink::Http(api) => {
-                        let body = batch_body(&plan, lo, hi);
+                    Sink::Http(apis) => {
+                        let Some(api) = apis.get(sender % apis.len().max(1)) else {
+                            return;
+                        };
+                        let body = request_body(&plan, lo, hi, batch == 1);
                         let sent_us = clock.now_us();
                         state.mark(lo, hi, IN_FLIGHT, sent_us);
                         state.sent.fetch_add(hi - lo, Ordering::Relaxed);
@@ -366,3 +403,6 @@ pub(crate) async fn run(
         stopped_by_duration: sent < config.events,
     }
 }
+
+#[cfg(test)]
+mod tests;

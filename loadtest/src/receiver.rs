@@ -36,6 +36,12 @@ use super::Clock;
 /// Number of independently locked parts of the pair table.
 const SHARDS: usize = 64;
 
+/// The hook index of a pair key.
+pub(crate) fn hook_of(key: u64) -> u32 {
+    // The low half, masked: always fits.
+    u32::try_from(key & u64::from(u32::MAX)).unwrap_or(u32::MAX)
+}
+
 /// The key of an `(event index, hook index)` pair.
 pub(crate) fn pair_key(event: u32, hook: u32) -> u64 {
     (u64::from(event) << 32) | u64::from(hook)

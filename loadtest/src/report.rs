@@ -1,79 +1,16 @@
-//! The final report: reconciliation of expected and received `(event, hook)` pairs,
-//! latency percentiles (hdrhistogram), throughput, events appended by the daemon,
+//! The final report: reconciliation of expected and received `(event, hook)` pairs
+//! (computed by [`super::reconcile`]) and the verdict, latency percentiles (hdrhistogram), throughput, events appended by the daemon,
 //! per-second series, errors, the daemon's memory and the baseline; as one JSON object
 //! (its serde layout is the `--json` format) or as text ([`text`]).
-
-use std::collections::HashMap;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::load::ApiErrors;
-use super::receiver::PairRecord;
+use super::memory::{DeadBacklog, MemorySample, RssSummary};
+use super::quiet::QuietWindow;
+use super::reconcile::Reconciliation;
 use super::LoadtestError;
-
-/// Expected versus received pairs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct Reconciliation {
-    /// Accepted events × the healthy hooks of their account.
-    pub expected_pairs: u64,
-    /// Expected pairs answered 2xx at least once.
-    pub received_pairs: u64,
-    /// Expected pairs never answered 2xx.
-    pub missing: u64,
-    /// 2xx receipts of an expected pair beyond its first.
-    pub duplicates: u64,
-    /// Requests answered 500 by `--receiver-error-rate` (each one a retry the daemon
-    /// owed, not a duplicate).
-    pub injected_500s: u64,
-    /// Pairs the receiver saw that were not expected (e.g. of a batch that timed out).
-    pub unexpected_pairs: u64,
-    /// Requests of those pairs.
-    pub unexpected_requests: u64,
-}
-
-impl Reconciliation {
-    /// Every expected pair arrived, once.
-    pub(crate) fn complete(&self) -> bool {
-        self.missing == 0 && self.duplicates == 0
-    }
-}
-
-/// Matches the expected pairs (unique keys) against what the receiver recorded, and
-/// calls `on_received` for each expected pair that was received.
-pub(crate) fn reconcile(
-    expected: impl IntoIterator<Item = u64>,
-    records: &HashMap<u64, PairRecord>,
-    mut on_received: impl FnMut(u64, &PairRecord),
-) -> Reconciliation {
-    let mut r = Reconciliation::default();
-    let mut matched_records = 0u64;
-    let mut matched_requests = 0u64;
-    for key in expected {
-        r.expected_pairs += 1;
-        let Some(record) = records.get(&key) else {
-            r.missing += 1;
-            continue;
-        };
-        matched_records += 1;
-        matched_requests += u64::from(record.ok) + u64::from(record.injected_errors);
-        r.injected_500s += u64::from(record.injected_errors);
-        if record.ok == 0 {
-            r.missing += 1;
-            continue;
-        }
-        r.received_pairs += 1;
-        r.duplicates += u64::from(record.ok - 1);
-        on_received(key, record);
-    }
-    let all_requests: u64 = records
-        .values()
-        .map(|rec| u64::from(rec.ok) + u64::from(rec.injected_errors))
-        .sum();
-    r.unexpected_pairs = (records.len() as u64).saturating_sub(matched_records);
-    r.unexpected_requests = all_requests.saturating_sub(matched_requests);
-    r
-}
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -214,7 +151,7 @@ impl Throughput {
 }
 
 /// The run's settings, as the report shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Settings {
     /// `own daemon` or the `--target` URL.
     pub target: String,
@@ -228,19 +165,31 @@ pub(crate) struct Settings {
     pub batch: u64,
     /// 0 = as fast as possible.
     pub rate: f64,
+    /// Senders at once (`--concurrency`, or `--connections`).
     pub concurrency: usize,
+    /// `--connections`: each sender had an HTTP connection of its own.
+    pub connections: Option<usize>,
+    /// `--dead-backlog N`: one account, one dead hook, N events.
+    pub dead_backlog: Option<u64>,
     pub duration_s: Option<f64>,
     pub receiver_delay_ms: u64,
     pub receiver_error_rate: f64,
+    pub quiet_window_ms: u64,
     pub max_in_flight_per_hook: u32,
+    pub max_in_flight: u32,
     pub setup_seconds: f64,
 }
 
 /// The events side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Events {
     pub sent: u64,
     pub accepted: u64,
+    /// Events of refused batches (another status than 202, or a failed connection; with
+    /// AMQP, nacked or unroutable messages).
+    pub refused: u64,
+    /// Events of batches that got no answer in time (they may or may not be in the log).
+    pub timed_out: u64,
     /// Accepted events over the time from the first send to the last answer.
     pub accepted_per_second: f64,
     pub load_seconds: f64,
@@ -248,8 +197,10 @@ pub(crate) struct Events {
 }
 
 /// Events the daemon appended to its log, counted through `GET /healthz` (see
-/// `loadtest/ingest.rs`); only for the daemon the load test started.
-#[derive(Debug, Clone, Serialize)]
+/// `loadtest/ingest.rs`); only for the daemon the load test started. The count is exact
+/// by construction (the difference of two reads of the daemon's own count); what could
+/// still make it misleading, events from elsewhere, shows in `events_at_end`.
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Appended {
     /// Events appended when every accepted event was seen appended (or at the deadline).
     pub events: u64,
@@ -258,9 +209,6 @@ pub(crate) struct Appended {
     pub per_second: f64,
     /// How long after the last accept (202, or broker confirm) that answer came.
     pub after_last_accept_ms: f64,
-    /// Whether `events` is an exact count. Always `true` since the daemon reports its
-    /// own count (`events_accepted`); it used to be derived, and bounded with retries.
-    pub exact: bool,
     /// The drain timeout passed before every accepted event was seen appended.
     pub timed_out: bool,
     /// `/healthz` reads made after the load (every 10 ms).
@@ -272,7 +220,7 @@ pub(crate) struct Appended {
 }
 
 /// The RabbitMQ side of `--via amqp`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct AmqpRun {
     /// `host:port (vhost V)`, without the credentials.
     pub broker: String,
@@ -292,7 +240,7 @@ pub(crate) struct AmqpRun {
 }
 
 /// Errors seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Errors {
     /// `POST /v2/events` failures (batches), or AMQP publish failures (messages).
     pub api: ApiErrors,
@@ -301,19 +249,29 @@ pub(crate) struct Errors {
 }
 
 /// The daemon's memory at the end of the drain.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub(crate) struct DaemonMemory {
     pub pid: u32,
     pub rss_kib: u64,
     pub peak_rss_kib: Option<u64>,
     /// User + system CPU the daemon used since it started.
     pub cpu_seconds: Option<f64>,
+    /// The RSS sampled from the start of the load to the end (the series is
+    /// `memory_series`).
+    pub sampled: Option<RssSummary>,
 }
 
 /// The bare-reqwest ceiling.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Baseline {
+    /// Requests the loop ran at once: `daemon_concurrency`.
     pub concurrency: usize,
+    /// The most delivery tries the daemon may run at once in this run: healthy hooks ×
+    /// its `--max-in-flight-per-hook`, at most its `--max-in-flight`.
+    pub daemon_concurrency: usize,
+    pub daemon_max_in_flight: u32,
+    pub daemon_max_in_flight_per_hook: u32,
+    pub healthy_hooks: u64,
     pub requests: u64,
     pub ok: u64,
     pub errors: u64,
@@ -324,7 +282,7 @@ pub(crate) struct Baseline {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Report {
     pub settings: Settings,
     pub events: Events,
@@ -347,8 +305,20 @@ pub(crate) struct Report {
     /// The broker and queues (`--via amqp` only).
     pub amqp: Option<AmqpRun>,
     pub reconciliation: Reconciliation,
+    /// Up to ten misdirected deliveries, named: `event N (account A) -> hook ID
+    /// (account B)`.
+    pub misdirected: Vec<String>,
+    /// Every expected pair arrived once, before the drain timeout.
     pub complete: bool,
+    /// Nothing failed: `failures` is empty.
+    pub passed: bool,
+    /// Why the run failed ([`super::reconcile::failures`]): refused or timed-out
+    /// ingest, missing, duplicate or misdirected deliveries, unknown requests, timeouts.
+    pub failures: Vec<String>,
     pub drain_timed_out: bool,
+    /// The receiver watched after the last expected delivery (`None`: the drain timed
+    /// out, or no hook could reach the receiver).
+    pub quiet_window: Option<QuietWindow>,
     pub errors: Errors,
     pub daemon: Option<DaemonMemory>,
     /// User + system CPU this load-test process (receiver, senders) used until the end
@@ -356,6 +326,11 @@ pub(crate) struct Report {
     pub loadtest_cpu_seconds: Option<f64>,
     pub baseline: Option<Baseline>,
     pub per_second: Vec<Second>,
+    /// `--dead-backlog`: the daemon's RSS as the dead hook's backlog grew.
+    pub dead_backlog: Option<DeadBacklog>,
+    /// The daemon's RSS, pending deliveries and events appended every 500 ms from the
+    /// start of the load, and at the end (own daemon only).
+    pub memory_series: Vec<MemorySample>,
 }
 
 mod text;

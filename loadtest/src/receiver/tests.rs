@@ -118,7 +118,10 @@ fn injected_errors_stop_at_the_retries_so_the_pair_is_delivered() {
 }
 
 #[test]
-fn pair_keys_round_trip_the_event() {
+fn pair_keys_round_trip_the_event_and_the_hook() {
     assert_eq!(event_of(pair_key(123_456, 7)), 123_456);
+    assert_eq!(hook_of(pair_key(123_456, 7)), 7);
     assert_eq!(event_of(pair_key(u32::MAX, u32::MAX)), u32::MAX);
+    assert_eq!(hook_of(pair_key(u32::MAX, u32::MAX)), u32::MAX);
+    assert_eq!(hook_of(pair_key(u32::MAX, 0)), 0);
 }

@@ -30,11 +30,18 @@ impl Report {
             "  setup        {} accounts x {} hooks = {} webhooks ({} dead) in {:.2} s",
             s.accounts, s.hooks_per_account, s.hooks, s.dead_hooks, s.setup_seconds
         );
+        let batches = if s.batch == 1 && !amqp {
+            "single events ({\"data\": EVENT})".to_owned()
+        } else {
+            format!("batches of {}", s.batch)
+        };
+        let senders = match s.connections {
+            Some(n) => format!("{n} connections, one request at a time on each"),
+            None => format!("{} senders", s.concurrency),
+        };
         let _ = writeln!(
             out,
-            "  load         batches of {}, {} senders, {}{}{}",
-            s.batch,
-            s.concurrency,
+            "  load         {batches}, {senders}, {}{}{}",
             rate,
             s.duration_s
                 .map(|d| format!(", for at most {d} s"))
@@ -50,7 +57,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  events       {} sent, {} {} in {:.2} s: {:.0} events/s {}{}",
+            "  events       {} sent, {} {} in {:.2} s: {:.0} events/s {}{}{}",
             e.sent,
             e.accepted,
             if amqp {
@@ -65,6 +72,14 @@ impl Report {
                 " (stopped by --duration)"
             } else {
                 ""
+            },
+            if e.refused > 0 || e.timed_out > 0 {
+                format!(
+                    "; {} refused, {} timed out (may be in the log)",
+                    e.refused, e.timed_out
+                )
+            } else {
+                String::new()
             }
         );
         if let Some(a) = &self.appended {
@@ -85,8 +100,13 @@ impl Report {
             if let Some(end) = a.events_at_end.filter(|&n| n > e.accepted) {
                 let _ = writeln!(
                     out,
-                    "               WARNING: {end} events counted after the drain, {} more than accepted (another publisher on callevt? records not accounted for?): the appended figure may be early",
-                    end - e.accepted
+                    "               WARNING: {end} events counted after the drain, {} more than accepted ({}another publisher on callevt? records not accounted for?): the appended figure may be early",
+                    end - e.accepted,
+                    if e.timed_out > 0 {
+                        "events of the timed-out batches? "
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -130,13 +150,14 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "  reconcile    expected {}, received {}, missing {}, duplicates {}, injected 500s retried {}, unexpected pairs {}: {}{}",
+            "  reconcile    expected {}, received {}, missing {}, duplicates {}, injected 500s retried {}, misdirected {}, of timed-out batches {}: {}{}",
             r.expected_pairs,
             r.received_pairs,
             r.missing,
             r.duplicates,
             r.injected_500s,
-            r.unexpected_pairs,
+            r.misdirected_pairs,
+            r.timed_out_pairs,
             if self.complete { "COMPLETE" } else { "INCOMPLETE" },
             if self.drain_timed_out {
                 " (drain timed out)"
@@ -144,6 +165,19 @@ impl Report {
                 ""
             }
         );
+        if let Some(q) = &self.quiet_window {
+            let _ = writeln!(
+                out,
+                "  quiet        watched {} ms after the last expected delivery for a {} ms window without requests: {} requests{}",
+                q.watched_ms,
+                q.window_ms,
+                q.requests,
+                if q.quiet { "" } else { " (NEVER QUIET)" }
+            );
+        }
+        for example in &self.misdirected {
+            let _ = writeln!(out, "               misdirected: {example}");
+        }
         let api = &self.errors.api;
         let statuses = if api.http.is_empty() {
             String::new()
@@ -190,14 +224,49 @@ impl Report {
                 out,
                 "  daemon       pid {}, RSS {:.1} MiB at the end{}{}",
                 d.pid,
-                d.rss_kib as f64 / 1024.0,
+                mib(d.rss_kib),
                 d.peak_rss_kib
-                    .map(|p| format!(" (peak {:.1} MiB)", p as f64 / 1024.0))
+                    .map(|p| format!(" (peak {:.1} MiB)", mib(p)))
                     .unwrap_or_default(),
                 d.cpu_seconds
                     .map(|c| format!(", {c:.1} CPU s"))
                     .unwrap_or_default()
             );
+            if let Some(r) = &d.sampled {
+                let _ = writeln!(
+                    out,
+                    "               RSS every {} ms from the load's start ({} samples): min {:.1}, median {:.1}, max {:.1}, end {:.1} MiB",
+                    r.every_ms,
+                    r.samples,
+                    mib(r.min_kib),
+                    mib(r.median_kib),
+                    mib(r.max_kib),
+                    mib(r.end_kib)
+                );
+            }
+        }
+        if let Some(d) = &self.dead_backlog {
+            let _ = writeln!(
+                out,
+                "  dead backlog one dead hook owed {} events: {} owed at the end; RSS {:.1} MiB at the start, {:.1} at the end (max {:.1}){}",
+                d.events,
+                d.owed_at_end
+                    .map_or_else(|| "?".to_owned(), |n| n.to_string()),
+                mib(d.rss_start_kib),
+                mib(d.rss_end_kib),
+                mib(d.rss_max_kib),
+                d.kib_per_100k_owed
+                    .map(|k| format!(": {:+.2} MiB per 100,000 owed", k / 1024.0))
+                    .unwrap_or_default()
+            );
+            let steps: Vec<String> = d
+                .steps
+                .iter()
+                .map(|s| format!("{} owed {:.1} MiB", s.owed, mib(s.rss_kib)))
+                .collect();
+            if !steps.is_empty() {
+                let _ = writeln!(out, "               as it grew: {}", steps.join(", "));
+            }
         }
         if let Some(c) = self.loadtest_cpu_seconds {
             let _ = writeln!(
@@ -211,7 +280,27 @@ impl Report {
                 "  baseline     bare reqwest loop, {} concurrent: {} requests ({} errors) in {:.2} s: {:.0} requests/s; Piston's deliveries/s = {:.3} x baseline",
                 b.concurrency, b.requests, b.errors, b.seconds, b.per_second, b.ratio
             );
+            let _ = writeln!(
+                out,
+                "               the daemon ran at most {} tries at once: {} healthy hooks x --max-in-flight-per-hook {}, at most --max-in-flight {}",
+                b.daemon_concurrency,
+                b.healthy_hooks,
+                b.daemon_max_in_flight_per_hook,
+                b.daemon_max_in_flight
+            );
+        }
+        if self.passed {
+            let _ = writeln!(out, "  verdict      PASSED");
+        } else {
+            let _ = writeln!(out, "  verdict      FAILED:");
+            for failure in &self.failures {
+                let _ = writeln!(out, "               - {failure}");
+            }
         }
         out
     }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
