@@ -8,35 +8,97 @@
 use serde_json::{Map, Value};
 
 /// Whether `doc` (a stored webhook document) accepts an event of `hook_event` with
-/// `payload`. Enabled-ness and account selection are the caller's business.
+/// `payload`. Enabled-ness and account selection are the caller's business. The same
+/// rule as [`HookMatcher::accepts`], for one look at a document.
 pub fn hook_accepts(
     doc: &Map<String, Value>,
     hook_event: &str,
     payload: &Map<String, Value>,
 ) -> bool {
-    let hook = doc.get("hook").and_then(Value::as_str).unwrap_or("");
-    if hook != hook_event && hook != "all" {
-        return false;
+    HookMatcher::compile(doc).accepts(hook_event, payload)
+}
+
+/// A webhook document's matching rule, read once: what the registry's candidate index
+/// keeps per hook, so matching an event looks no document key up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookMatcher {
+    /// The `hook` it listens to (`channel_create`, …, or `all`).
+    pub hook: String,
+    /// `include_internal_legs: false`: events with `is_internal_leg: true` are dropped.
+    drop_internal_legs: bool,
+    /// The `modifiers` object, when there is one.
+    modifiers: Option<Map<String, Value>>,
+    /// The `custom_data` selections of `object` (type, action) and `notifications`
+    /// (type) hooks; `None` when the hook selects nothing that way.
+    selection: Option<Selection>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Selection {
+    /// `object`: `custom_data.type` against the event's `type`, `custom_data.action`
+    /// against its `action`.
+    Object {
+        kind: Option<Value>,
+        action: Option<Value>,
+    },
+    /// `notifications`: `custom_data.type` against the event's `event_name`.
+    Notifications { kind: Option<Value> },
+}
+
+impl HookMatcher {
+    /// Reads the matching rule of a stored webhook document.
+    pub fn compile(doc: &Map<String, Value>) -> HookMatcher {
+        let hook = doc
+            .get("hook")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let custom = doc.get("custom_data").and_then(Value::as_object);
+        let selection = match (hook.as_str(), custom) {
+            ("object", Some(custom)) => Some(Selection::Object {
+                kind: custom.get("type").cloned(),
+                action: custom.get("action").cloned(),
+            }),
+            ("notifications", Some(custom)) => Some(Selection::Notifications {
+                kind: custom.get("type").cloned(),
+            }),
+            _ => None,
+        };
+        HookMatcher {
+            drop_internal_legs: doc.get("include_internal_legs").and_then(Value::as_bool)
+                == Some(false),
+            modifiers: doc.get("modifiers").and_then(Value::as_object).cloned(),
+            selection,
+            hook,
+        }
     }
-    if doc.get("include_internal_legs").and_then(Value::as_bool) == Some(false)
-        && payload.get("is_internal_leg").and_then(Value::as_bool) == Some(true)
-    {
-        return false;
-    }
-    if let Some(Value::Object(modifiers)) = doc.get("modifiers") {
-        if !modifiers_match(modifiers, payload) {
+
+    /// Whether the hook accepts an event of `hook_event` with `payload`.
+    pub fn accepts(&self, hook_event: &str, payload: &Map<String, Value>) -> bool {
+        if self.hook != hook_event && self.hook != "all" {
             return false;
         }
-    }
-    // The selections of object and notifications hooks; an `all` hook takes everything.
-    let custom = doc.get("custom_data").and_then(Value::as_object);
-    match (hook, custom) {
-        ("object", Some(custom)) => {
-            selected(custom.get("type"), payload.get("type"))
-                && selected(custom.get("action"), payload.get("action"))
+        if self.drop_internal_legs
+            && payload.get("is_internal_leg").and_then(Value::as_bool) == Some(true)
+        {
+            return false;
         }
-        ("notifications", Some(custom)) => selected(custom.get("type"), payload.get("event_name")),
-        _ => true,
+        if let Some(modifiers) = &self.modifiers {
+            if !modifiers_match(modifiers, payload) {
+                return false;
+            }
+        }
+        // The selections of object and notifications hooks; an `all` hook takes everything.
+        match &self.selection {
+            Some(Selection::Object { kind, action }) => {
+                selected(kind.as_ref(), payload.get("type"))
+                    && selected(action.as_ref(), payload.get("action"))
+            }
+            Some(Selection::Notifications { kind }) => {
+                selected(kind.as_ref(), payload.get("event_name"))
+            }
+            None => true,
+        }
     }
 }
 

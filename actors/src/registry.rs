@@ -205,6 +205,77 @@ impl Token {
     }
 }
 
+/// One account's enabled webhooks by `hook` kind, each list ordered by id.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Candidates {
+    /// Every enabled hook of the account.
+    own: HashMap<String, Vec<Candidate>>,
+    /// Those that also take the events of descendant accounts (`include_subaccounts`).
+    inherited: HashMap<String, Vec<Candidate>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Candidate {
+    id: WebhookId,
+    matcher: Arc<matching::HookMatcher>,
+}
+
+impl Candidates {
+    fn remove(&mut self, id: &WebhookId) {
+        for lists in [&mut self.own, &mut self.inherited] {
+            for list in lists.values_mut() {
+                list.retain(|c| &c.id != id);
+            }
+            lists.retain(|_, list| !list.is_empty());
+        }
+    }
+
+    fn insert(&mut self, hook: &Webhook) {
+        let candidate = Candidate {
+            id: hook.id.clone(),
+            matcher: Arc::new(matching::HookMatcher::compile(&hook.doc)),
+        };
+        let kind = candidate.matcher.hook.clone();
+        if hook.include_subaccounts() {
+            insert_sorted(
+                self.inherited.entry(kind.clone()).or_default(),
+                candidate.clone(),
+            );
+        }
+        insert_sorted(self.own.entry(kind).or_default(), candidate);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.own.is_empty()
+    }
+}
+
+fn insert_sorted(list: &mut Vec<Candidate>, candidate: Candidate) {
+    let at = list.partition_point(|c| c.id < candidate.id);
+    list.insert(at, candidate);
+}
+
+/// The ids of `lists`' hooks of `hook_event` (and of `all`) that accept the event.
+fn accepting(
+    lists: &HashMap<String, Vec<Candidate>>,
+    hook_event: &str,
+    payload: &Map<String, Value>,
+    out: &mut Vec<WebhookId>,
+) {
+    let kinds: &[&str] = if hook_event == "all" {
+        &["all"]
+    } else {
+        &[hook_event, "all"]
+    };
+    for kind in kinds {
+        for candidate in lists.get(*kind).into_iter().flatten() {
+            if candidate.matcher.accepts(hook_event, payload) {
+                out.push(candidate.id.clone());
+            }
+        }
+    }
+}
+
 /// Everything the API and the router read, rebuilt by [`Registry::apply`].
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
@@ -222,6 +293,12 @@ pub struct Registry {
     tokens_by_account: HashMap<AccountId, BTreeSet<(u64, String)>>,
     webhooks: BTreeMap<WebhookId, Webhook>,
     webhooks_by_account: HashMap<AccountId, BTreeSet<WebhookId>>,
+    /// The enabled webhooks of each account by the `hook` they listen to, with their
+    /// matching rule read once: matching an event looks only at the hooks of its kind
+    /// (and `all`), with no lookup by id. Derived from `webhooks`: not in snapshots,
+    /// rebuilt by [`Registry::rebuild_derived`].
+    #[serde(skip)]
+    candidates: HashMap<AccountId, Candidates>,
     /// Deliveries not finished yet, by webhook then event sequence.
     pending: BTreeMap<(WebhookId, u64), PendingDelivery>,
     last_seq: u64,
@@ -436,7 +513,10 @@ impl Registry {
     }
 
     /// The effect of a change to an existing webhook: the webhook as it now is.
-    fn hook_changed(&self, id: &WebhookId) -> Option<Effect> {
+    /// Also brings the matching candidates up to date.
+    fn hook_changed(&mut self, id: &WebhookId) -> Option<Effect> {
+        let account = self.webhooks.get(id)?.account_id.clone();
+        self.reindex_webhook(&account, id);
         let webhook = self.webhooks.get(id)?.clone();
         let owes_deliveries = self.pending.range(pending_range(id)).next().is_some();
         Some(Effect::HookChanged(Box::new(HookChange {
@@ -486,8 +566,15 @@ impl Registry {
     }
 
     /// Rebuilds what is derived from the stored maps and not kept in snapshots (the
-    /// token indexes). Snapshot decoding calls it.
+    /// matching candidates, the token indexes). Snapshot decoding calls it.
     pub fn rebuild_derived(&mut self) {
+        self.candidates.clear();
+        for hook in self.webhooks.values().filter(|h| h.enabled()) {
+            self.candidates
+                .entry(hook.account_id.clone())
+                .or_default()
+                .insert(hook);
+        }
         self.token_expiry.clear();
         self.tokens_by_account.clear();
         for (hash, token) in &self.tokens {
@@ -636,6 +723,7 @@ impl Registry {
             self.webhooks.remove(hook_id);
             self.drop_pending(hook_id);
         }
+        self.candidates.remove(id);
         removed
     }
 
@@ -644,32 +732,53 @@ impl Registry {
             if let Some(set) = self.webhooks_by_account.get_mut(&hook.account_id) {
                 set.remove(id);
             }
+            self.reindex_webhook(&hook.account_id, id);
         }
         self.drop_pending(id);
     }
 
     /// The enabled webhooks an event goes to: the account's own, then its ancestors'
-    /// (root first) that include subaccounts, each filtered by [`matching::hook_accepts`].
+    /// (root first) that include subaccounts, each filtered by its
+    /// [`HookMatcher`](matching::HookMatcher). Only the hooks of the event's kind and
+    /// `all` are looked at, through the candidate index.
     pub fn matching_hooks(
         &self,
         account: &AccountId,
         hook_event: &str,
         payload: &Map<String, Value>,
     ) -> Vec<WebhookId> {
+        let mut out = Vec::new();
         if !self.accounts.contains_key(account) {
-            return Vec::new();
+            return out;
         }
-        let own = self.webhooks_of(account);
+        if let Some(own) = self.candidates.get(account) {
+            accepting(&own.own, hook_event, payload, &mut out);
+        }
         let mut ancestors: Vec<&AccountId> = self.ancestors(account).collect();
         ancestors.reverse();
-        let inherited = ancestors
-            .into_iter()
-            .flat_map(|a| self.webhooks_of(a))
-            .filter(|h| h.include_subaccounts());
-        own.chain(inherited)
-            .filter(|h| h.enabled() && matching::hook_accepts(&h.doc, hook_event, payload))
-            .map(|h| h.id.clone())
-            .collect()
+        for ancestor in ancestors {
+            if let Some(theirs) = self.candidates.get(ancestor) {
+                accepting(&theirs.inherited, hook_event, payload, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Brings the candidate index up to date for one webhook after a change: out of it,
+    /// then back in if it still exists and is enabled.
+    fn reindex_webhook(&mut self, account: &AccountId, id: &WebhookId) {
+        if let Some(candidates) = self.candidates.get_mut(account) {
+            candidates.remove(id);
+            if candidates.is_empty() {
+                self.candidates.remove(account);
+            }
+        }
+        if let Some(hook) = self.webhooks.get(id).filter(|h| h.enabled()) {
+            self.candidates
+                .entry(hook.account_id.clone())
+                .or_default()
+                .insert(hook);
+        }
     }
 
     /// Whether a webhook has any delivery pending.

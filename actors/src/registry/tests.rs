@@ -808,3 +808,110 @@ fn issuing_tokens_forgets_the_expired_ones_and_revocation_removes_one() {
     let copy = crate::snapshot::decode(&crate::snapshot::encode(&g.registry).unwrap()).unwrap();
     assert_eq!(copy, g.registry);
 }
+
+/// Matching as it was done before the candidate index: every hook of the account and its
+/// ancestors looked at, the same rule per document. The index must agree with it.
+fn matching_by_scan(
+    r: &Registry,
+    account: &AccountId,
+    hook_event: &str,
+    payload: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<WebhookId> {
+    let mut accounts = vec![account.clone()];
+    accounts.extend(r.ancestors(account).cloned());
+    let mut out: Vec<WebhookId> = r
+        .webhooks()
+        .filter(|h| h.enabled())
+        .filter(|h| {
+            &h.account_id == account
+                || (accounts.contains(&h.account_id) && h.include_subaccounts())
+        })
+        .filter(|h| crate::matching::hook_accepts(&h.doc, hook_event, payload))
+        .map(|h| h.id.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_candidate_index_matches_exactly_what_a_scan_of_every_hook_matches() {
+    let kinds = [
+        "channel_create",
+        "channel_answer",
+        "channel_destroy",
+        "all",
+        "object",
+        "notifications",
+    ];
+    let mut events = vec![account(1, None), account(2, Some(1)), account(3, Some(2))];
+    for n in 0..60u8 {
+        let kind = kinds[usize::from(n) % kinds.len()];
+        let mut doc = json!({"name": format!("h{n}"), "uri": "http://example.com/", "hook": kind,
+                             "include_subaccounts": n % 3 == 0});
+        if n % 4 == 0 {
+            doc["modifiers"] = json!({"call_direction": ["inbound"]});
+        }
+        if n % 5 == 0 {
+            doc["include_internal_legs"] = json!(false);
+        }
+        if kind == "object" {
+            doc["custom_data"] = json!({"type": "account", "action": if n % 2 == 0 { "all" } else { "doc_created" }});
+        }
+        if kind == "notifications" {
+            doc["custom_data"] = json!({"type": "all"});
+        }
+        events.push(webhook(n, 1 + n % 3, doc));
+    }
+    let mut g = given(events);
+    // Changes after creation: disables, an update of the kind, a deletion, a re-enable.
+    g.when(Event::WebhookUpdated {
+        account_id: id(1 + 7 % 3),
+        webhook_id: hook_id(7),
+        doc: json!({"name": "h7", "uri": "http://example.com/", "hook": "channel_answer", "enabled": false}),
+    });
+    g.when(Event::WebhookUpdated {
+        account_id: id(1 + 8 % 3),
+        webhook_id: hook_id(8),
+        doc: json!({"name": "h8", "uri": "http://example.com/", "hook": "channel_create", "include_subaccounts": true}),
+    });
+    g.when(Event::WebhookDeleted {
+        account_id: id(1 + 9 % 3),
+        webhook_id: hook_id(9),
+    });
+    g.when(Event::WebhookAutoDisabled {
+        account_id: id(1 + 10 % 3),
+        webhook_id: hook_id(10),
+        reason: AUTO_DISABLE_REASON.into(),
+    });
+    g.when(Event::WebhooksReenabled {
+        webhook_ids: vec![hook_id(10)],
+    });
+    let payloads = [
+        json!({"call_direction": "inbound"}),
+        json!({"call_direction": "outbound", "is_internal_leg": true}),
+        json!({"type": "account", "action": "doc_created"}),
+        json!({"event_name": "missed_call"}),
+    ];
+    let snapshot = crate::snapshot::decode(&crate::snapshot::encode(&g.registry).unwrap()).unwrap();
+    for registry in [&g.registry, &snapshot] {
+        for account in [id(1), id(2), id(3)] {
+            for kind in [
+                "channel_create",
+                "channel_answer",
+                "object",
+                "notifications",
+            ] {
+                for payload in &payloads {
+                    let payload = payload.as_object().unwrap();
+                    let mut indexed = registry.matching_hooks(&account, kind, payload);
+                    indexed.sort();
+                    assert_eq!(
+                        indexed,
+                        matching_by_scan(registry, &account, kind, payload),
+                        "{kind} in {account} with {payload:?}"
+                    );
+                }
+            }
+        }
+    }
+}
