@@ -862,24 +862,27 @@ fn the_candidate_index_matches_exactly_what_a_scan_of_every_hook_matches() {
         }
         events.push(webhook(n, 1 + n % 3, doc));
     }
+    fn owner(n: u8) -> AccountId {
+        id(1 + n % 3)
+    }
     let mut g = given(events);
     // Changes after creation: disables, an update of the kind, a deletion, a re-enable.
     g.when(Event::WebhookUpdated {
-        account_id: id(1 + 7 % 3),
+        account_id: owner(7),
         webhook_id: hook_id(7),
         doc: json!({"name": "h7", "uri": "http://example.com/", "hook": "channel_answer", "enabled": false}),
     });
     g.when(Event::WebhookUpdated {
-        account_id: id(1 + 8 % 3),
+        account_id: owner(8),
         webhook_id: hook_id(8),
         doc: json!({"name": "h8", "uri": "http://example.com/", "hook": "channel_create", "include_subaccounts": true}),
     });
     g.when(Event::WebhookDeleted {
-        account_id: id(1 + 9 % 3),
+        account_id: owner(9),
         webhook_id: hook_id(9),
     });
     g.when(Event::WebhookAutoDisabled {
-        account_id: id(1 + 10 % 3),
+        account_id: owner(10),
         webhook_id: hook_id(10),
         reason: AUTO_DISABLE_REASON.into(),
     });
