@@ -100,6 +100,9 @@ pub struct RouterState {
     draining: Option<RpcReplyPort<()>>,
     /// Set by `Drain` for good: no child is started any more.
     shutting_down: bool,
+    /// Resume the deliveries owed from before the start as the router starts
+    /// ([`RouterArgs::resume_pending`]); otherwise on [`RouterMsg::ResumePending`].
+    resume_at_start: bool,
     /// The deliveries owed from before the start have been resumed.
     resumed: bool,
 }
@@ -127,7 +130,8 @@ impl Actor for Router {
             given_up: HashSet::new(),
             draining: None,
             shutting_down: false,
-            resumed: !args.resume_pending,
+            resume_at_start: args.resume_pending,
+            resumed: false,
         })
     }
 
@@ -136,7 +140,7 @@ impl Actor for Router {
         myself: ActorRef<RouterMsg>,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
-        if !state.resumed {
+        if state.resume_at_start && !state.resumed {
             resume_pending(&myself, state).await;
         }
         Ok(())
