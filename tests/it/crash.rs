@@ -3,16 +3,18 @@
 //! survive, and deleted webhooks get nothing. Then the hard moments: appends in flight
 //! (every answered event is kept, a batch is all or nothing), tries in flight (only those
 //! are made again), a snapshot being written and a prune being applied (held there by the
-//! log's `PISTON_FAULT_PAUSE` hook).
+//! log's `PISTON_FAULT_PAUSE` hook), and a soak of many kills mid-burst (`#[ignore]`d:
+//! `scripts/soak.sh` runs 100 cycles, `.ci/run` a few).
 //!
 //! Longer than 500 lines because the hard-moment tests share two helpers that no other
 //! module needs: [`Ledger`], a receiver that notes every try as it arrives and can hold
 //! tries open, and [`Burst`], producers hammering `POST /v2/events` until the kill.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -958,4 +960,157 @@ async fn a_kill_while_a_prune_is_applied_leaves_the_log_whole_and_unpruned() {
     assert_eq!(webhook_ids(&master, &account).await, sorted(hooks));
     assert!(!log_records(dir, &["log_pruned"], 1).is_empty());
     assert_log_verifies(dir);
+}
+
+/// The soak's cycle count: `PISTON_SOAK_CYCLES`, 100 by default.
+fn soak_cycles() -> usize {
+    std::env::var("PISTON_SOAK_CYCLES").map_or(100, |v| {
+        v.parse()
+            .unwrap_or_else(|e| panic!("PISTON_SOAK_CYCLES={v:?}: {e}"))
+    })
+}
+
+/// Many kill -9 cycles on one data dir, each in the middle of a burst of appends and
+/// deliveries. At the end: every event answered 202 delivered to every hook (0 lost);
+/// each delivery logged once; and a delivery is never made again once a kill found it
+/// logged (a duplicate is always a try whose outcome was not in the log at a kill: a try
+/// in flight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a soak: scripts/soak.sh runs 100 cycles, .ci/run a few (PISTON_SOAK_CYCLES)"]
+async fn soak_kill_9_mid_burst_loses_no_accepted_event() {
+    let cycles = soak_cycles();
+    let began = Instant::now();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let flags = [
+        "--allow-private-targets",
+        "--snapshot-every",
+        "500",
+        "--housekeeping-interval-ms",
+        "200",
+    ];
+    let ledger = Ledger::start().await;
+    let mut first = Some(Daemon::start_in(dir, &flags));
+    let (account, hooks) = {
+        let d = first.as_ref().expect("the first daemon");
+        let master = d.master().await;
+        let account = master.own_account().await;
+        let hooks = hooks_to(&master, &account, &ledger.url, 2).await;
+        (account, hooks)
+    };
+    let mut accepted: HashSet<String> = HashSet::new();
+    let mut unanswered_in_flight = 0usize;
+    // For each pair, the lifetime whose log first held its successful try.
+    let mut logged_in: HashMap<Pair, usize> = HashMap::new();
+    let mut logged_twice: Vec<Pair> = Vec::new();
+    let mut failures = 0usize;
+    let mut next_seq = 1u64;
+    let mut read_attempts = |lifetime: usize, next_seq: &mut u64| {
+        for r in log_records(dir, &["delivery_attempted"], *next_seq) {
+            *next_seq = r["seq"].as_u64().expect("seq") + 1;
+            if r["result"] != "success" {
+                failures += 1;
+                continue;
+            }
+            let pair = (field(&r, "event_id"), field(&r, "webhook_id"));
+            match logged_in.entry(pair) {
+                Entry::Occupied(first) => logged_twice.push(first.key().clone()),
+                Entry::Vacant(first) => {
+                    first.insert(lifetime);
+                }
+            }
+        }
+    };
+    for cycle in 0..cycles {
+        ledger.set_epoch(cycle);
+        let mut d = first
+            .take()
+            .unwrap_or_else(|| Daemon::start_in(dir, &flags));
+        let token = d.master().await.token.expect("a token");
+        let burst = Burst::start(&BurstPlan {
+            daemon: &d,
+            token: &token,
+            account: &account,
+            prefix: &format!("c{cycle}"),
+            producers: 4,
+            batches_each: 100,
+            batch_len: 10,
+        });
+        burst.wait_answered(2 + cycle % 7).await;
+        for batch in burst.kill(&mut d).await {
+            match batch.status {
+                Some(202) => accepted.extend(batch.event_ids),
+                Some(status) => panic!("cycle {cycle}: a batch was answered {status}"),
+                None => unanswered_in_flight += usize::from(batch.in_flight_at_kill),
+            }
+        }
+        read_attempts(cycle, &mut next_seq);
+    }
+    // The last lifetime runs to the end.
+    ledger.set_epoch(cycles);
+    let mut d = Daemon::start_in(dir, &flags);
+    let settled = eventually(Duration::from_secs(300), || async {
+        (pending(&d).await == 0).then_some(())
+    })
+    .await;
+    assert!(
+        settled.is_some(),
+        "still owed after 300 s: {}",
+        d.health().await
+    );
+    assert!(d.stop().success());
+    read_attempts(cycles, &mut next_seq);
+    assert_log_verifies(dir);
+
+    let logged = logged_event_ids(dir);
+    let counts = ledger.counts();
+    let lost = pairs_of(&accepted, &hooks)
+        .iter()
+        .filter(|p| !counts.contains_key(*p))
+        .count();
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    // A try arriving in a later lifetime than the one that logged its delivery: made
+    // again though a kill found it done.
+    let made_again: Vec<Arrival> = ledger
+        .arrivals()
+        .into_iter()
+        .filter(|a| logged_in.get(&a.pair).is_some_and(|at| a.epoch > *at))
+        .collect();
+    let delivered: HashSet<Pair> = counts.keys().cloned().collect();
+    let owed = pairs_of(&logged, &hooks);
+    eprintln!(
+        "soak: {cycles} kill -9 cycles in {:.1} s; {} events answered 202, {} in the log \
+         ({} batches in flight at a kill); {} deliveries: {lost} lost, {duplicates} \
+         duplicates, {} made again after being logged, {} logged twice, {failures} failed tries",
+        began.elapsed().as_secs_f64(),
+        accepted.len(),
+        logged.len(),
+        unanswered_in_flight,
+        delivered.len(),
+        made_again.len(),
+        logged_twice.len(),
+    );
+    assert_eq!(lost, 0, "accepted events lost");
+    assert!(
+        accepted.is_subset(&logged),
+        "answered events missing from the log"
+    );
+    assert!(
+        delivered == owed,
+        "{} logged deliveries never made, {} made of events not in the log",
+        owed.difference(&delivered).count(),
+        delivered.difference(&owed).count()
+    );
+    assert!(
+        logged_twice.is_empty(),
+        "deliveries logged twice: {logged_twice:?}"
+    );
+    assert!(
+        made_again.is_empty(),
+        "deliveries made again after a kill found them logged: {made_again:?}"
+    );
+    assert!(
+        delivered.iter().all(|p| logged_in.contains_key(p)),
+        "deliveries made and never logged"
+    );
 }
