@@ -1,5 +1,9 @@
-//! Test harness: start the real daemon process, talk to it, poll with deadlines; the one
-//! rule for tests that need a service the machine may lack ([`skip_or_fail_without`]).
+//! Test harness: start the real daemon process (its log captured when a test waits for
+//! a line of it), talk to it, read its log with the audit CLI, poll with deadlines; the
+//! one rule for tests that need a service the machine may lack ([`skip_or_fail_without`]).
+//!
+//! Over 500 lines because every test module leans on all of it; splitting it would only
+//! move the imports around.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
