@@ -100,7 +100,8 @@ pub struct RouterState {
     draining: Option<RpcReplyPort<()>>,
     /// Set by `Drain` for good: no child is started any more.
     shutting_down: bool,
-    /// Resume the deliveries owed from before the start as it starts (else when asked).
+    /// Resume the deliveries owed from before the start as the router starts
+    /// ([`RouterArgs::resume_pending`]); otherwise on [`RouterMsg::ResumePending`].
     resume_at_start: bool,
     /// The deliveries owed from before the start have been resumed.
     resumed: bool,
@@ -139,7 +140,7 @@ impl Actor for Router {
         myself: ActorRef<RouterMsg>,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
-        if state.resume_at_start {
+        if state.resume_at_start && !state.resumed {
             resume_pending(&myself, state).await;
         }
         Ok(())

@@ -1,10 +1,14 @@
-//! Test harness: start the real daemon process, talk to it, poll with deadlines; the one
-//! rule for tests that need a service the machine may lack ([`skip_or_fail_without`]).
+//! Test harness: start the real daemon process (its log captured when a test waits for
+//! a line of it), talk to it, read its log with the audit CLI, poll with deadlines; the
+//! one rule for tests that need a service the machine may lack ([`skip_or_fail_without`]).
+//!
+//! Over 500 lines because every test module leans on all of it; splitting it would only
+//! move the imports around.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -17,7 +21,18 @@ pub struct Daemon {
     child: Child,
     pub base: String,
     pub data_dir: PathBuf,
+    /// The daemon's standard error lines, when captured.
+    stderr_lines: Option<Arc<Mutex<Vec<String>>>>,
     _temp: Option<tempfile::TempDir>,
+}
+
+/// Where a daemon's standard error goes.
+#[derive(Clone, Copy)]
+enum Stderr {
+    /// The test process's own standard error (not captured by the harness).
+    Inherit,
+    /// Kept line by line (see [`Daemon::start_capturing_stderr`]).
+    Capture,
 }
 
 impl Daemon {
@@ -37,6 +52,17 @@ impl Daemon {
 
     /// [`Daemon::start_in`] with extra environment variables (fault hooks).
     pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(dir, extra, env, Stderr::Inherit)
+    }
+
+    /// [`Daemon::start_with_env`], keeping the daemon's standard error lines (its log,
+    /// without colours) for [`Daemon::wait_for_stderr`]; they are echoed to the test's
+    /// output as well.
+    pub fn start_capturing_stderr(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(dir, extra, env, Stderr::Capture)
+    }
+
+    fn spawn(dir: &Path, extra: &[&str], env: &[(&str, &str)], stderr: Stderr) -> Daemon {
         // PISTON_TEST_BIN runs the tests against another build (to show a test fails on
         // the code before a fix); by default, this build's binary.
         let binary = std::env::var_os("PISTON_TEST_BIN").map_or_else(
@@ -59,8 +85,24 @@ impl Daemon {
                 std::env::var("PISTON_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
             )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match stderr {
+                Stderr::Inherit => Stdio::inherit(),
+                Stderr::Capture => Stdio::piped(),
+            });
         let mut child = command.spawn().expect("spawn piston-webhooks");
+        let stderr_lines = child.stderr.take().map(|pipe| {
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let keep = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let line = strip_ansi(&line);
+                    eprintln!("daemon: {line}");
+                    keep.lock().unwrap().push(line);
+                }
+            });
+            lines
+        });
         let stdout = child.stdout.take().expect("child stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -82,8 +124,39 @@ impl Daemon {
             child,
             base,
             data_dir: dir.to_path_buf(),
+            stderr_lines,
             _temp: None,
         }
+    }
+
+    /// The captured standard error lines so far (none unless started with
+    /// [`Daemon::start_capturing_stderr`]).
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr_lines
+            .as_ref()
+            .map(|lines| lines.lock().unwrap().clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits (`timeout` at most) until a captured standard error line contains `needle`;
+    /// returns that line. Panics, showing what the daemon wrote, if none does.
+    pub async fn wait_for_stderr(&self, needle: &str, timeout: Duration) -> String {
+        assert!(
+            self.stderr_lines.is_some(),
+            "start the daemon with Daemon::start_capturing_stderr to wait for its log"
+        );
+        let found = eventually(timeout, || async {
+            self.stderr_lines()
+                .into_iter()
+                .find(|line| line.contains(needle))
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "no daemon log line with {needle:?} within {timeout:?}; it wrote:\n{}",
+                self.stderr_lines().join("\n")
+            )
+        })
     }
 
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns the exit status.
@@ -434,4 +507,78 @@ pub fn skip_or_fail_without(service: &str, why: &str) {
         std::io::stderr().lock(),
         "{banner}\nSKIPPED (passes without checking anything): {reason}\n{banner}"
     );
+}
+
+/// `line` without its terminal colour codes (`ESC [ ... letter`), as the daemon's log
+/// colours field names.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // The sequence ends at its first letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `piston-webhooks log <args...>` (the audit CLI) on `data_dir` and waits for it.
+/// It opens the log read-only, so it works on a running daemon's data dir and on a
+/// killed one's.
+pub fn log_cli(data_dir: &Path, args: &[&str]) -> Output {
+    let (sub, rest) = args.split_first().expect("a subcommand");
+    Command::new(env!("CARGO_BIN_EXE_piston-webhooks"))
+        .arg("log")
+        .arg(sub)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(rest)
+        .env("RUST_LOG", "warn")
+        .env_remove("PISTON_DATA_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run piston-webhooks log")
+}
+
+/// `log verify` on `data_dir` must pass; returns its summary line.
+#[track_caller]
+pub fn assert_log_verifies(data_dir: &Path) -> String {
+    let out = log_cli(data_dir, &["verify"]);
+    assert!(
+        out.status.success(),
+        "log verify failed with {}: {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The records of `data_dir`'s log of these kinds, from sequence `from` on, as
+/// `log replay --json` prints them (`seq`, `kind` and the event's fields).
+#[track_caller]
+pub fn log_records(data_dir: &Path, kinds: &[&str], from: u64) -> Vec<Value> {
+    let kinds = kinds.join(",");
+    let from = from.to_string();
+    let out = log_cli(
+        data_dir,
+        &["replay", "--json", "--kind", &kinds, "--from", &from],
+    );
+    assert!(
+        out.status.success(),
+        "log replay failed with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
 }

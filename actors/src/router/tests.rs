@@ -192,6 +192,11 @@ impl Stack {
 
     /// Spawns the router and only then lets the commit hook reach it.
     async fn spawn_router(&self) -> RouterHandle {
+        self.spawn_router_resuming(PendingResume::AtStart).await
+    }
+
+    /// [`Stack::spawn_router`], resuming the deliveries owed from before as `resume` says.
+    async fn spawn_router_resuming(&self, resume: PendingResume) -> RouterHandle {
         let settings = DeliverySettings {
             retry_base: Duration::from_millis(20),
             request_timeout: Duration::from_secs(5),
@@ -204,7 +209,7 @@ impl Stack {
             allow_private_targets: true,
         };
         self.projection
-            .start_router(&self.log, settings, policy(), PendingResume::AtStart)
+            .start_router(&self.log, settings, policy(), resume)
             .await
             .unwrap()
     }
@@ -429,6 +434,29 @@ async fn deliveries_pending_when_the_router_starts_are_resumed() {
     stack.wait_settled().await;
     assert_eq!(receiver.count("ev-early"), 1);
     assert!(child_of(&router, &stack.hook).await.is_some());
+    stack.shutdown(handle).await;
+}
+
+/// The daemon's way: deliveries owed from before the start wait until the API is up
+/// (`resume_pending`), then go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_pending_when_the_router_starts_go_once_resumed() {
+    let receiver = Receiver::start().await;
+    let stack = Stack::open();
+    stack.create_hook(&receiver.url).await;
+    stack.accept("ev-owed").await;
+    assert_eq!(stack.pending(), 1);
+
+    let handle = stack.spawn_router_resuming(PendingResume::WhenAsked).await;
+    let router = handle.router().unwrap();
+    assert!(
+        child_of(&router, &stack.hook).await.is_none(),
+        "not before asked"
+    );
+    handle.resume_pending();
+    receiver.wait_for("ev-owed").await;
+    stack.wait_settled().await;
+    assert_eq!(receiver.count("ev-owed"), 1);
     stack.shutdown(handle).await;
 }
 
