@@ -283,7 +283,26 @@ pub fn event_fields(event: &Event) -> Map<String, Value> {
             *value = Value::String(REDACTED.to_owned());
         }
     }
+    if let Some(Value::Object(doc)) = fields.get_mut("doc") {
+        redact_document(doc);
+    }
     fields
+}
+
+/// Redacts the credentials a webhook document may hold: `security_settings.sha256_key`
+/// and the values of `custom_request_headers` (an `Authorization` header, an API key);
+/// the header names stay.
+pub fn redact_document(doc: &mut Map<String, Value>) {
+    if let Some(Value::Object(settings)) = doc.get_mut("security_settings") {
+        if let Some(key) = settings.get_mut("sha256_key") {
+            *key = Value::String(REDACTED.to_owned());
+        }
+    }
+    if let Some(Value::Object(headers)) = doc.get_mut("custom_request_headers") {
+        for value in headers.values_mut() {
+            *value = Value::String(REDACTED.to_owned());
+        }
+    }
 }
 
 /// Fields shown first in a readable line, in this order; the rest follow by name.
