@@ -19,6 +19,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use hmac::Mac;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize, Serializer};
@@ -146,8 +148,7 @@ pub fn v2_hmac(key: &HmacKey, timestamp: u64, data: &Payload<'_>) -> Result<Stri
     let fields: Vec<(&str, &Value)> = sorted(data.fields());
     serde_json::to_writer(MacWriter(&mut mac), &CanonicalFields(&fields))
         .map_err(|e| DeliveryError::Json(e.to_string()))?;
-    use base64::Engine as _;
-    Ok(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+    Ok(STANDARD.encode(mac.finalize().into_bytes()))
 }
 
 /// Feeds what is written into a MAC.
