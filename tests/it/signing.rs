@@ -2,6 +2,10 @@
 //! real daemon, a real receiver, and the receiver's side done with the Standard Webhooks
 //! reference crate (`standardwebhooks::Webhook::verify`) and, for Kazoo 5's v2 `hmac`, an
 //! HMAC computed here.
+//!
+//! It runs past 500 lines because it is section 9's whole end-to-end check in one place:
+//! each test is one clause of the contract (every verb and format, the secret routes,
+//! rotation across restarts, custom headers, v2 bodies, the audit CLI, old webhooks).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
