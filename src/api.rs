@@ -11,7 +11,7 @@
 //! `body → error`, `listing → body, fields`, `validate → error`, `limits → error`,
 //! `state → error, limits`,
 //! `envelope → fields, state`; `auth` and the resources (`accounts`, `attempts`,
-//! `events`, `health`, `webhooks`) above those; this file, the route table, on top.
+//! `events`, `health`, `webhooks`, `webhook_secret`) above those; this file, the route table, on top.
 //! Nothing in `api/` imports this file.
 
 use axum::extract::DefaultBodyLimit;
@@ -32,12 +32,13 @@ mod limits;
 mod listing;
 mod state;
 mod validate;
+mod webhook_secret;
 mod webhooks;
 
 pub(crate) use error::ApiError;
 pub use state::{AppState, HealthFigures, StartInfo};
 
-/// Every route of INTERFACE.md sections 3 and 4, with the envelope middleware.
+/// Every route of INTERFACE.md sections 3, 4 and 9, with the envelope middleware.
 pub fn router(state: AppState) -> Router {
     let body_settings = body::BodySettings {
         max_bytes: state.config().max_body_bytes,
@@ -86,6 +87,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v2/accounts/{account_id}/webhooks/{webhook_id}/attempts",
             get(attempts::list_webhook_attempts),
+        )
+        .route(
+            "/v2/accounts/{account_id}/webhooks/{webhook_id}/secret",
+            get(webhook_secret::get_webhook_secret).put(webhook_secret::put_webhook_secret),
         )
         .route(
             "/v2/accounts/{account_id}/webhooks/{webhook_id}",

@@ -30,6 +30,8 @@ const HOOK_IDS: &[&str] = &[
     "channel_answer",
     "channel_bridge",
     "channel_destroy",
+    "channel_hold",
+    "channel_unhold",
     "object",
     "notifications",
     "parking",
@@ -57,6 +59,14 @@ const SAMPLE_FILES: &[(&str, &str)] = &[
         include_str!("catalog/samples/webhooks_channel_destroy.json"),
     ),
     (
+        "webhooks_channel_hold",
+        include_str!("catalog/samples/webhooks_channel_hold.json"),
+    ),
+    (
+        "webhooks_channel_unhold",
+        include_str!("catalog/samples/webhooks_channel_unhold.json"),
+    ),
+    (
         "webhooks_notifications",
         include_str!("catalog/samples/webhooks_notifications.json"),
     ),
@@ -75,6 +85,8 @@ const SAMPLE_IDS: &[&str] = &[
     "webhooks_channel_bridge",
     "webhooks_channel_create",
     "webhooks_channel_destroy",
+    "webhooks_channel_hold",
+    "webhooks_channel_unhold",
     "webhooks_notifications",
     "webhooks_object",
     "webhooks_parking",
@@ -138,7 +150,7 @@ pub(crate) fn available_hook(hook_id: &str) -> Option<&'static Value> {
         .find(|item| item.get("id").and_then(Value::as_str) == Some(hook_id))
 }
 
-/// The seven hooks a webhook can subscribe to (the pseudo hook `all` excluded).
+/// The nine hooks a webhook can subscribe to (the pseudo hook `all` excluded).
 pub(crate) fn hook_ids() -> &'static [&'static str] {
     HOOK_IDS
 }

@@ -148,6 +148,15 @@ pub struct ServeConfig {
     /// Unexpired auth tokens one account may hold; issuing one more revokes its oldest.
     #[arg(long, env = "PISTON_MAX_TOKENS_PER_ACCOUNT", default_value_t = 1000)]
     pub max_tokens_per_account: usize,
+
+    /// For how many seconds after a webhook's secret is rotated its deliveries carry the
+    /// old secret's signature too (after the new one's).
+    #[arg(
+        long,
+        env = "PISTON_SECRET_ROTATION_OVERLAP_SECS",
+        default_value_t = 86_400
+    )]
+    pub secret_rotation_overlap_secs: u64,
 }
 
 /// A configuration value that cannot work.
@@ -263,6 +272,7 @@ impl ServeConfig {
             max_response_body: self.max_response_body_bytes,
             max_delivery_bytes: self.max_delivery_bytes,
             allow_private_targets: self.allow_private_targets,
+            secret_rotation_overlap: Duration::from_secs(self.secret_rotation_overlap_secs),
         }
     }
 

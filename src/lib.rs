@@ -80,6 +80,7 @@ impl Daemon {
         let log = projection.open_log(&config.data_dir.join("eventlog"))?;
         let restored = projection.restore(&log)?;
         bootstrap_master(&config, &log, &registry).await?;
+        give_webhooks_secrets(&log, &registry).await?;
         // Deliveries owed from before this start resume once the API is up (`serve`), so
         // an operator can always reach the API, however large the backlog.
         let router = projection
@@ -267,6 +268,39 @@ async fn bootstrap_master(
     }
     Ok(())
 }
+/// Gives a signing secret to every webhook that has none (created by a build from before
+/// webhooks had secrets), before any delivery starts, so every try is signed. Each is a
+/// `WebhookSecretSet` record, as for a new webhook; a log with none to give appends nothing.
+async fn give_webhooks_secrets(
+    log: &EventLog,
+    registry: &RwLock<Registry>,
+) -> Result<(), DaemonError> {
+    /// Records per append: bounded, however many webhooks an old log holds.
+    const BATCH: usize = 1000;
+    let missing: Vec<Event> = registry
+        .read()
+        .webhooks_without_secret()
+        .map(|hook| Event::WebhookSecretSet {
+            account_id: hook.account_id.clone(),
+            webhook_id: hook.id.clone(),
+            secret: actors::signing::generate_secret(),
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let count = missing.len();
+    let mut missing = missing.into_iter().peekable();
+    while missing.peek().is_some() {
+        log.append(missing.by_ref().take(BATCH).collect()).await?;
+    }
+    tracing::info!(
+        webhooks = count,
+        "signing secrets given to webhooks created without one"
+    );
+    Ok(())
+}
+
 fn write_key_file(path: &Path, key: &str) -> Result<(), DaemonError> {
     use std::io::Write;
     #[cfg(unix)]

@@ -6,9 +6,12 @@
 //!    hook's `custom_data` merged over it (`kazoo-behaviour.md` 4.4);
 //! 2. `request`, [`build_request`]: method, URL, content type and body for the hook's
 //!    `http_verb` and `format` (5.1), using [`form_encode`](crate::form::form_encode)
-//!    for `form-data` bodies and GET query strings;
-//! 3. `send`, [`send_try`]: one HTTP try with the Piston headers and a whole-request
-//!    timeout, reading at most a bounded prefix of the response body;
+//!    for `form-data` bodies and GET query strings; for a `version: "v2"` hook the
+//!    payload goes in Kazoo 5's envelope first (`envelope`, [`Envelope`]);
+//! 3. `send`, [`send_try`]: one HTTP try with the Piston headers, the hook's
+//!    `custom_request_headers` (`headers`, [`CustomHeaders`]), the Standard Webhooks
+//!    signature ([`crate::signing`]) and a whole-request timeout, reading at most a
+//!    bounded prefix of the response body;
 //! 4. `outcome`, [`classify_status`] / [`classify_transport_error`]: what a try's result
 //!    means (success, retryable, final);
 //! 5. `retry`, [`RetryPolicy`]: whether another try goes (the default and maximum
@@ -33,22 +36,32 @@
 //! * After 3 failed tries in a row a hook pauses for one retry base, then tries one
 //!   delivery at a time until one succeeds (the webhook actor's breaker).
 //! * `X-Event-ID` and a `User-Agent` are sent besides Kazoo's `X-Hook-ID` and
-//!   `X-Account-ID`.
+//!   `X-Account-ID`, and every try is signed (Standard Webhooks v1, [`crate::signing`]).
+//! * `custom_request_headers` may not name a header the daemon sets itself
+//!   (`headers`); Kazoo 5 sends them beside its own, duplicates and all.
 //! * `cluster_id` is not added to the payload.
 
+mod envelope;
+mod headers;
 mod outcome;
 mod payload;
 mod request;
 mod retry;
 mod send;
 
+pub use envelope::{v2_hmac, Envelope, PayloadVersion};
+pub use headers::{
+    check_header_name, check_header_value, is_reserved_header, CustomHeaders, HeaderRuleError,
+    MAX_CUSTOM_HEADERS, MAX_HEADER_NAME_BYTES, MAX_HEADER_VALUE_BYTES, RESERVED_HEADERS,
+    RESERVED_HEADER_PREFIX,
+};
 pub use outcome::{
     classify_status, classify_status_at, classify_transport_error, is_local_transport_fault,
     parse_retry_after, TryOutcome, TryResult,
 };
 pub use payload::{build_payload, Payload};
 pub use request::{
-    build_request, build_request_to, build_request_within, parse_target, BodyFormat,
+    build_request, build_request_to, build_request_within, parse_target, BodyFormat, Content,
     DeliveryRequest, HttpVerb, FORM_CONTENT_TYPE, JSON_CONTENT_TYPE,
 };
 pub use retry::{retry_delay, RetryPolicy, MAX_BACKOFF, MAX_RECORD_RETRY_WAIT, MAX_RETRY_AFTER};

@@ -2,7 +2,8 @@
 //!
 //! This module owns one pure function, [`form_encode`], that turns a JSON object into an
 //! `application/x-www-form-urlencoded` string: the body of a `form-data` POST/PUT and the
-//! query string of a GET. It does no I/O and knows nothing of hooks, actors or HTTP.
+//! query string of a GET; and [`FormEncoder`], the same field by field (for bodies whose
+//! fields are held apart). It does no I/O and knows nothing of hooks, actors or HTTP.
 //!
 //! # Rules (`kazoo-behaviour.md` 5.3)
 //!
@@ -59,15 +60,69 @@ pub fn form_encode_fields_within<'a>(
     fields: impl Iterator<Item = (&'a str, &'a Value)>,
     max_bytes: usize,
 ) -> Option<String> {
-    let mut out = String::new();
+    let mut encoder = FormEncoder::within(max_bytes);
     for (key, value) in fields {
-        let mut name = String::with_capacity(key.len());
-        encode_key_into(&mut name, key);
-        if !encode_pairs(&mut out, &mut name, value, max_bytes) {
-            return None;
+        encoder.field(key, value);
+    }
+    encoder.finish()
+}
+
+/// Writes an object field by field, so a caller can nest fields it holds apart (Kazoo 5's
+/// v2 body puts the payload's fields under `data`) without building that object first.
+/// Gives up (`finish` is `None`) as soon as the encoding passes `max_bytes`.
+#[derive(Debug)]
+pub struct FormEncoder {
+    out: String,
+    max_bytes: usize,
+    fits: bool,
+}
+
+impl FormEncoder {
+    /// An encoder that stops past `max_bytes`.
+    pub fn within(max_bytes: usize) -> FormEncoder {
+        FormEncoder {
+            out: String::new(),
+            max_bytes,
+            fits: true,
         }
     }
-    Some(out)
+
+    /// Writes the pairs of one field.
+    pub fn field(&mut self, key: &str, value: &Value) -> &mut Self {
+        if self.fits {
+            let mut name = String::with_capacity(key.len());
+            encode_key_into(&mut name, key);
+            self.fits = encode_pairs(&mut self.out, &mut name, value, self.max_bytes);
+        }
+        self
+    }
+
+    /// Writes a field whose value is the object made of `fields` (`key[child]=v`, ...).
+    pub fn object_field<'a>(
+        &mut self,
+        key: &str,
+        fields: impl Iterator<Item = (&'a str, &'a Value)>,
+    ) -> &mut Self {
+        let mut name = String::with_capacity(key.len() + 16);
+        encode_key_into(&mut name, key);
+        let base = name.len();
+        for (child, value) in fields {
+            if !self.fits {
+                break;
+            }
+            name.push('[');
+            encode_key_into(&mut name, child);
+            name.push(']');
+            self.fits = encode_pairs(&mut self.out, &mut name, value, self.max_bytes);
+            name.truncate(base);
+        }
+        self
+    }
+
+    /// The encoding, or `None` when it passed the bound.
+    pub fn finish(self) -> Option<String> {
+        self.fits.then_some(self.out)
+    }
 }
 
 /// Writes the pairs for `value` under the (already encoded) field `name`; `false` as soon

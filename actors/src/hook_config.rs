@@ -14,8 +14,11 @@ use eventlog::{AccountId, WebhookId};
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::delivery::{parse_target, BodyFormat, DeliveryError, HttpVerb, RetryPolicy};
+use crate::delivery::{
+    parse_target, BodyFormat, CustomHeaders, DeliveryError, HttpVerb, PayloadVersion, RetryPolicy,
+};
 use crate::registry::Webhook;
+use crate::signing::{HmacKey, SigningKeys};
 use crate::uri_guard::literal_host_is_forbidden;
 
 /// Why no try can go to a hook's `uri`; its text is the attempt's `client_error`.
@@ -55,6 +58,15 @@ pub struct HookConfig {
     pub retries: u32,
     /// `custom_data`, merged over every payload, when it is an object.
     pub custom_data: Option<Map<String, Value>>,
+    /// `version`: the flat payload (`v1`, also when unset) or Kazoo 5's envelope (`v2`).
+    pub version: PayloadVersion,
+    /// `custom_request_headers`, those that follow the rules (the API refuses the rest).
+    pub custom_headers: CustomHeaders,
+    /// `security_settings.sha256_key`, the key of a `v2` body's `hmac` (unused by `v1`).
+    pub sha256_key: Option<HmacKey>,
+    /// The keys every try is signed with; `None` for a hook without a secret yet (a
+    /// webhook created before secrets existed, until the start that gives it one).
+    pub signing: Option<SigningKeys>,
 }
 
 impl HookConfig {
@@ -86,6 +98,17 @@ impl HookConfig {
                 .unwrap_or(BodyFormat::FormData),
             retries: RetryPolicy::retries(doc.get("retries").and_then(Value::as_u64)),
             custom_data: doc.get("custom_data").and_then(Value::as_object).cloned(),
+            version: text("version")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
+            custom_headers: CustomHeaders::from_doc(doc.get("custom_request_headers")),
+            sha256_key: doc
+                .get("security_settings")
+                .and_then(|s| s.get("sha256_key"))
+                .and_then(Value::as_str)
+                .filter(|key| !key.is_empty())
+                .map(|key| HmacKey::new(key.as_bytes())),
+            signing: SigningKeys::from_secrets(&webhook.secrets),
         }
     }
 

@@ -4,8 +4,9 @@
 //! the wiring that feeds it and the router from the log, [`projection`]), what the log
 //! indexes and may forget ([`index`], [`retention`]), matching ([`matching`]), the URI
 //! guard, a hook's typed delivery configuration ([`hook_config`]), the delivery stages
-//! ([`delivery`], [`form`]), the actors that run them ([`router`], [`webhook`]) and the
-//! events the daemon publishes itself ([`kazoo_events`]). Must not: know axum, the Crossbar envelope or tokens.
+//! ([`delivery`], [`form`]), signing secrets and signatures ([`signing`]), the actors
+//! that run them ([`router`], [`webhook`]) and the events the daemon publishes itself
+//! ([`kazoo_events`]). Must not: know axum, the Crossbar envelope or tokens.
 
 pub mod client;
 pub mod delivery;
@@ -19,6 +20,7 @@ pub mod projection;
 pub mod registry;
 pub mod retention;
 pub mod router;
+pub mod signing;
 pub mod snapshot;
 pub mod uri_guard;
 pub mod webhook;

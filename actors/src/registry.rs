@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::matching;
+use crate::signing::WebhookSecrets;
 
 /// Why a hook was auto-disabled, as Kazoo words it.
 pub const AUTO_DISABLE_REASON: &str = "too many failed attempts";
@@ -148,6 +149,10 @@ pub struct Webhook {
     /// update; see [`Account::doc_seq`]).
     #[serde(default)]
     pub doc_seq: u64,
+    /// Its signing secrets (never part of the document; snapshots keep them as they
+    /// keep API keys). Empty in snapshots written before webhooks had secrets.
+    #[serde(default)]
+    pub secrets: WebhookSecrets,
 }
 
 impl Webhook {
@@ -393,6 +398,7 @@ impl Registry {
                             created_ms: now,
                             modified_ms: now,
                             doc_seq: record.seq,
+                            secrets: WebhookSecrets::default(),
                         },
                     );
                     self.webhooks_by_account
@@ -423,6 +429,20 @@ impl Registry {
                         if !enabled {
                             self.drop_pending(webhook_id);
                         }
+                        effects.extend(self.hook_changed(webhook_id));
+                    }
+                }
+            }
+            Event::WebhookSecretSet {
+                account_id,
+                webhook_id,
+                secret,
+            } => {
+                if let Some(hook) = self.webhooks.get_mut(webhook_id) {
+                    if &hook.account_id == account_id {
+                        // The document, the failure count and what the hook is owed stay
+                        // as they are: only what tries are signed with changes.
+                        hook.secrets.set(secret.clone(), now);
                         effects.extend(self.hook_changed(webhook_id));
                     }
                 }
@@ -939,6 +959,13 @@ impl Registry {
     /// All webhooks, ordered by id.
     pub fn webhooks(&self) -> impl Iterator<Item = &Webhook> {
         self.webhooks.values()
+    }
+
+    /// The webhooks that have no signing secret yet (created before webhooks had them).
+    pub fn webhooks_without_secret(&self) -> impl Iterator<Item = &Webhook> {
+        self.webhooks
+            .values()
+            .filter(|h| h.secrets.current.is_none())
     }
 }
 

@@ -12,7 +12,7 @@ pub mod store;
 
 pub use error::LogError;
 pub use ids::{AccountId, EventId, IdError, WebhookId};
-pub use record::{token_expiry_ms, Attempt, AttemptResult, Event, Record, RECORD_VERSION};
+pub use record::{token_expiry_ms, Attempt, AttemptResult, Event, Record, Secret, RECORD_VERSION};
 pub use store::{
     decode_stored_record, encode_stored_record, now_ms, CommitHook, EventLog, IndexId, IndexKeys,
     Indexer, LogHealth, LogIter, OpenOptions, PruneSummary, Snapshot, VerifySummary,

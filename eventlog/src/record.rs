@@ -10,6 +10,31 @@ use serde_json::Value;
 
 use crate::ids::{AccountId, EventId, WebhookId};
 
+/// A secret string kept in a record (a webhook's signing secret). Stored as the plain
+/// string (serde transparent), but its `Debug` never shows it, so a record or a state
+/// printed for a log line cannot leak it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret string.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Secret(secret.into())
+    }
+
+    /// The secret itself: for the one place that must hand it out or use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
 /// The version of the event encoding written by this build.
 pub const RECORD_VERSION: u16 = 1;
 
@@ -77,6 +102,16 @@ pub enum Event {
         account_id: AccountId,
         webhook_id: WebhookId,
         doc: Value,
+    },
+    /// A webhook's signing secret was set: with its creation (in the same append as
+    /// `WebhookCreated`), by a rotation (`PUT …/secret`), or at start for a webhook
+    /// created before webhooks had secrets. The secret it replaces stays valid for
+    /// signing during the rotation overlap, counted from this record's time.
+    WebhookSecretSet {
+        account_id: AccountId,
+        webhook_id: WebhookId,
+        /// `whsec_` + base64 of the key bytes (Standard Webhooks).
+        secret: Secret,
     },
     /// A webhook was deleted.
     WebhookDeleted {
@@ -186,6 +221,7 @@ impl Event {
             Event::TokenRevoked { .. } => "token_revoked",
             Event::WebhookCreated { .. } => "webhook_created",
             Event::WebhookUpdated { .. } => "webhook_updated",
+            Event::WebhookSecretSet { .. } => "webhook_secret_set",
             Event::WebhookDeleted { .. } => "webhook_deleted",
             Event::WebhooksReenabled { .. } => "webhooks_reenabled",
             Event::EventAccepted { .. } => "event_accepted",

@@ -6,7 +6,9 @@
 //! exchange `callevt` with the routing key `call.EVENT_NAME.CALL_ID` (the call id with
 //! `.` encoded as `%2E`, so it is one topic word). The payloads follow Kazoo's
 //! `webhooks_channel_util:base_hook_event/3` (channel events) and
-//! `webhooks_parking:format/1` (park events); `docs/amqp.md` has the whole table.
+//! `webhooks_parking:format/1` (park events); Kazoo 5's `webhooks_channel_events` adds
+//! `CHANNEL_HOLD` / `CHANNEL_UNHOLD` with the same base payload. `docs/amqp.md` has the
+//! whole table.
 
 use serde_json::{Map, Value};
 
@@ -18,12 +20,14 @@ use crate::ingest::{validate_event, EventProblem, IncomingEvent};
 pub const CALL_EVENT_EXCHANGE: &str = "callevt";
 
 /// The `Event-Name`s we consume; each is bound as `call.NAME.*`.
-pub const EVENT_NAMES: [&str; 8] = [
+pub const EVENT_NAMES: [&str; 10] = [
     "CHANNEL_CREATE",
     "CHANNEL_ANSWER",
     "CHANNEL_BRIDGE",
     "CHANNEL_DESTROY",
     "CHANNEL_DISCONNECTED",
+    "CHANNEL_HOLD",
+    "CHANNEL_UNHOLD",
     "PARK_PARKED",
     "PARK_RETRIEVED",
     "PARK_ABANDONED",
@@ -46,6 +50,9 @@ pub fn hook_event_for(event_name: &str) -> Option<&'static str> {
         "CHANNEL_BRIDGE" => Some("channel_bridge"),
         // webhooks_channel_util:hook_event_name/1
         "CHANNEL_DESTROY" | "CHANNEL_DISCONNECTED" => Some("channel_destroy"),
+        // Kazoo 5's webhooks_channel_events:format_event/3.
+        "CHANNEL_HOLD" => Some("channel_hold"),
+        "CHANNEL_UNHOLD" => Some("channel_unhold"),
         "PARK_PARKED" | "PARK_RETRIEVED" | "PARK_ABANDONED" => Some("parking"),
         _ => None,
     }

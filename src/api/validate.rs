@@ -1,4 +1,5 @@
-//! Document validation with Kazoo's rules (kazoo-behaviour.md 1.1, 1.3).
+//! Document validation with Kazoo's rules (kazoo-behaviour.md 1.1, 1.3); the fields Kazoo 5
+//! added (`version`, `custom_request_headers`, `security_settings`) in `kazoo5`.
 //!
 //! Failures are collected as `path -> rule -> detail` in [`Errors`], written with the
 //! shapes of [`crate::kazoo_errors`] (kazoo-behaviour.md 1.4), which ingest shares. Like
@@ -200,6 +201,7 @@ impl Validator {
         boolean(&mut doc, "include_internal_legs", Some(true), &mut errors);
         boolean(&mut doc, "include_subaccounts", None, &mut errors);
         check_custom_data(&doc, &mut errors);
+        kazoo5::check_kazoo5_fields(&mut doc, &mut errors);
         match doc.get("modifiers") {
             None | Some(Value::Object(_)) => {}
             Some(Value::Null) => {
@@ -319,6 +321,8 @@ pub(crate) fn merge_patch(doc: &mut Map<String, Value>, patch: Map<String, Value
         }
     }
 }
+
+mod kazoo5;
 
 #[cfg(test)]
 mod tests;

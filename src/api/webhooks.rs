@@ -148,12 +148,20 @@ pub(crate) async fn create_webhook(
     let webhook_id = chosen_id(&state, &data)?;
     let doc = validator(&state, &caller).webhook(data)?;
     state.limits().check_document(&doc)?;
+    // The webhook and its signing secret in one append: no try of it is ever unsigned.
     state
-        .commit(vec![Event::WebhookCreated {
-            account_id: account_id.clone(),
-            webhook_id: webhook_id.clone(),
-            doc: Value::Object(doc),
-        }])
+        .commit(vec![
+            Event::WebhookCreated {
+                account_id: account_id.clone(),
+                webhook_id: webhook_id.clone(),
+                doc: Value::Object(doc),
+            },
+            Event::WebhookSecretSet {
+                account_id: account_id.clone(),
+                webhook_id: webhook_id.clone(),
+                secret: actors::signing::generate_secret(),
+            },
+        ])
         .await?;
     let registry = state.registry();
     let hook = webhook_in(&registry, &account_id, webhook_id.as_str())?;

@@ -25,8 +25,10 @@ pub const KNOWN_KINDS: &[&str] = &[
     "account_deleted",
     "api_key_changed",
     "token_issued",
+    "token_revoked",
     "webhook_created",
     "webhook_updated",
+    "webhook_secret_set",
     "webhook_deleted",
     "webhooks_reenabled",
     "event_accepted",
@@ -36,7 +38,7 @@ pub const KNOWN_KINDS: &[&str] = &[
 ];
 
 /// Event fields that are secrets: never printed.
-const SECRET_FIELDS: &[&str] = &["api_key", "token_hash"];
+const SECRET_FIELDS: &[&str] = &["api_key", "token_hash", "secret"];
 
 /// What a secret field reads in `--json` output.
 pub const REDACTED: &str = "[redacted]";
@@ -172,6 +174,7 @@ fn track_owner(owners: &mut Owners, event: &Event) {
         | Event::TokenIssued { .. }
         | Event::TokenRevoked { .. }
         | Event::WebhookUpdated { .. }
+        | Event::WebhookSecretSet { .. }
         | Event::WebhooksReenabled { .. }
         | Event::EventAccepted { .. }
         | Event::DeliveryAttempted(_)
@@ -197,6 +200,7 @@ fn concerns_account(event: &Event, account: &AccountId, owners: &Owners) -> bool
         | Event::TokenRevoked { account_id, .. }
         | Event::WebhookCreated { account_id, .. }
         | Event::WebhookUpdated { account_id, .. }
+        | Event::WebhookSecretSet { account_id, .. }
         | Event::WebhookDeleted { account_id, .. }
         | Event::EventAccepted { account_id, .. }
         | Event::WebhookAutoDisabled { account_id, .. } => account_id == account,
@@ -217,6 +221,7 @@ fn concerns_webhook(event: &Event, webhook: &WebhookId, owners: &Owners) -> bool
     match event {
         Event::WebhookCreated { webhook_id, .. }
         | Event::WebhookUpdated { webhook_id, .. }
+        | Event::WebhookSecretSet { webhook_id, .. }
         | Event::WebhookDeleted { webhook_id, .. }
         | Event::WebhookAutoDisabled { webhook_id, .. } => webhook_id == webhook,
         Event::WebhooksReenabled { webhook_ids } => webhook_ids.contains(webhook),
@@ -278,7 +283,26 @@ pub fn event_fields(event: &Event) -> Map<String, Value> {
             *value = Value::String(REDACTED.to_owned());
         }
     }
+    if let Some(Value::Object(doc)) = fields.get_mut("doc") {
+        redact_document(doc);
+    }
     fields
+}
+
+/// Redacts the credentials a webhook document may hold: `security_settings.sha256_key`
+/// and the values of `custom_request_headers` (an `Authorization` header, an API key);
+/// the header names stay.
+pub fn redact_document(doc: &mut Map<String, Value>) {
+    if let Some(Value::Object(settings)) = doc.get_mut("security_settings") {
+        if let Some(key) = settings.get_mut("sha256_key") {
+            *key = Value::String(REDACTED.to_owned());
+        }
+    }
+    if let Some(Value::Object(headers)) = doc.get_mut("custom_request_headers") {
+        for value in headers.values_mut() {
+            *value = Value::String(REDACTED.to_owned());
+        }
+    }
 }
 
 /// Fields shown first in a readable line, in this order; the rest follow by name.

@@ -3,7 +3,9 @@
 //! The records up to the first one after `T` go through [`Registry::apply`], the function
 //! the daemon itself rebuilds its state with, so the answer is the state the daemon held
 //! at `T` (the log's times only go forward, so that prefix is every record up to `T`).
-//! API keys and token hashes are not part of the output.
+//! API keys, token hashes and webhook secrets are not part of the output: a webhook shows
+//! only that it has a secret and when it was last rotated, and its document's credentials
+//! (`sha256_key`, custom header values) are redacted as `log replay` redacts them.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -13,6 +15,7 @@ use eventlog::{AccountId, EventLog};
 use serde_json::{json, Value};
 
 use super::progress::{with_progress, Plan};
+use super::replay::{redact_document, REDACTED};
 use super::{format_ms, open_log, AuditError, StateArgs};
 
 /// Runs `log state`.
@@ -162,7 +165,14 @@ impl<'a> View<'a> {
                     format_ms(hook.created_ms),
                     format_ms(hook.modified_ms)
                 )?;
-                writeln!(out, "{pad}    doc {}", Value::Object(hook.doc.clone()))?;
+                writeln!(out, "{pad}    doc {}", Value::Object(shown_document(hook)))?;
+                if hook.secrets.current.is_some() {
+                    write!(out, "{pad}    secret {REDACTED}")?;
+                    if let Some(rotated) = hook.secrets.rotated_ms {
+                        write!(out, " rotated {}", format_ms(rotated))?;
+                    }
+                    writeln!(out)?;
+                }
             }
         }
         Ok(())
@@ -194,11 +204,21 @@ fn account_json(registry: &Registry, account: &Account) -> Value {
     })
 }
 
+/// A webhook's document as `log state` shows it: credentials redacted.
+fn shown_document(hook: &Webhook) -> serde_json::Map<String, Value> {
+    let mut doc = hook.doc.clone();
+    redact_document(&mut doc);
+    doc
+}
+
+/// A webhook without its secrets: only whether it has one, and when it was rotated.
 fn webhook_json(hook: &Webhook) -> Value {
     json!({
         "id": hook.id,
         "account_id": hook.account_id,
-        "doc": hook.doc,
+        "doc": shown_document(hook),
+        "secret": hook.secrets.current.as_ref().map(|_| REDACTED),
+        "secret_rotated": hook.secrets.rotated_ms.map(format_ms),
         "enabled": hook.enabled(),
         "disable_reason": hook.disable_reason,
         "created": format_ms(hook.created_ms),

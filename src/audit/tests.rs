@@ -420,3 +420,81 @@ fn human_and_json_lines_of_one_record_agree() {
         "{line}"
     );
 }
+
+/// A webhook with a secret rotated once, custom headers and a v2 key: the outputs of
+/// `log replay` (both forms) and `log state` (both forms) hold none of them.
+#[test]
+fn no_secret_or_credential_is_printed_by_replay_or_state() {
+    const FIRST: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const SECOND: &str = "whsec_q6urq6urq6urq6urq6urq6urq6urq6ur";
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(&dir.path().join("eventlog"), None).unwrap();
+    let master = AccountId::generate();
+    let hook = WebhookId::generate();
+    let secret_set = |secret: &str| Event::WebhookSecretSet {
+        account_id: master.clone(),
+        webhook_id: hook.clone(),
+        secret: eventlog::Secret::new(secret),
+    };
+    log.append_blocking(vec![
+        Event::AccountCreated {
+            account_id: master.clone(),
+            parent_id: None,
+            api_key: MASTER_KEY.into(),
+            doc: json!({"name": "Master Account"}),
+        },
+        Event::WebhookCreated {
+            account_id: master.clone(),
+            webhook_id: hook.clone(),
+            doc: json!({"name": "signed", "uri": "http://example.com/h", "hook": "all",
+                        "version": "v2", "security_settings": {"sha256_key": "kazoo-v2-key"},
+                        "custom_request_headers": {"Authorization": "Bearer header-token"}}),
+        },
+        secret_set(FIRST),
+        secret_set(SECOND),
+    ])
+    .unwrap();
+    let mut outputs = vec![
+        replay_text(&log, &Filter::default(), true),
+        replay_text(&log, &Filter::default(), false),
+    ];
+    let registry = registry_at(&log, u64::MAX, false).unwrap();
+    let view = View::collect(&registry, None);
+    outputs.push(serde_json::to_string(&view.to_json(u64::MAX, registry.last_seq())).unwrap());
+    let mut tree = Vec::new();
+    view.write_tree(&mut tree, u64::MAX, registry.last_seq(), None)
+        .unwrap();
+    outputs.push(String::from_utf8(tree).unwrap());
+    for output in &outputs {
+        for secret in [
+            FIRST,
+            SECOND,
+            "AAECAwQF",
+            "q6urq6ur",
+            "kazoo-v2-key",
+            "header-token",
+            MASTER_KEY,
+        ] {
+            assert!(!output.contains(secret), "{secret} printed in:\n{output}");
+        }
+    }
+    let json_lines = &outputs[0];
+    assert_eq!(
+        json_lines.matches("\"secret\":\"[redacted]\"").count(),
+        2,
+        "{json_lines}"
+    );
+    assert!(json_lines.contains("\"kind\":\"webhook_secret_set\""));
+    assert!(
+        json_lines.contains("\"Authorization\":\"[redacted]\""),
+        "names stay: {json_lines}"
+    );
+    let state = &outputs[2];
+    assert!(state.contains("\"secret\":\"[redacted]\""), "{state}");
+    assert!(state.contains("\"secret_rotated\":\""), "{state}");
+    assert!(
+        outputs[3].contains("secret [redacted] rotated "),
+        "{}",
+        outputs[3]
+    );
+}

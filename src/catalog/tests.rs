@@ -9,6 +9,8 @@ const CHANNEL_HOOKS: &[&str] = &[
     "channel_answer",
     "channel_bridge",
     "channel_destroy",
+    "channel_hold",
+    "channel_unhold",
 ];
 
 fn is_hex_id(s: &str) -> bool {
@@ -35,7 +37,7 @@ fn embedded_json_files_parse() {
 #[test]
 fn sample_ids_are_sorted_and_match_the_files() {
     let ids = sample_ids();
-    assert_eq!(ids.len(), 7);
+    assert_eq!(ids.len(), 9);
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
     assert_eq!(ids, sorted.as_slice());
@@ -99,7 +101,7 @@ fn available_hooks_match_hook_ids() {
         .map(|item| str_field(item, "id").expect("every item has an id"))
         .collect();
     assert_eq!(listed, hook_ids());
-    assert_eq!(hook_ids().len(), 7);
+    assert_eq!(hook_ids().len(), 9);
 }
 
 #[test]
@@ -129,11 +131,13 @@ fn available_hook_items_have_the_kazoo_shape() {
         .filter_map(|item| str_field(item, "name"))
         .collect();
     assert!(names.contains(&"Channel Create"));
+    assert!(names.contains(&"Channel Hold"));
+    assert!(names.contains(&"Channel Unhold"));
     assert!(names.contains(&"Call Parking"));
 }
 
 #[test]
-fn known_hooks_are_the_seven_and_all() {
+fn known_hooks_are_the_nine_and_all() {
     for hook in hook_ids() {
         assert!(is_known_hook(hook), "{hook}");
     }
@@ -511,4 +515,31 @@ fn ids_in_samples_are_lowercase_hex() {
             }
         }
     }
+}
+
+#[test]
+fn hold_and_unhold_are_channel_hooks_with_kazoo_5s_wording() {
+    for (id, name, verb) in [
+        ("channel_hold", "Channel Hold", "put on hold"),
+        ("channel_unhold", "Channel Unhold", "taken off hold"),
+    ] {
+        let item = available_hook(id).unwrap_or_else(|| panic!("{id} is listed"));
+        assert_eq!(item["name"], name);
+        assert!(
+            str_field(item, "description")
+                .unwrap_or_default()
+                .contains(verb),
+            "{item}"
+        );
+        assert!(item.get("modifiers").is_none());
+        let payloads = samples_of(&format!("webhooks_{id}"));
+        // One call's two legs, each held by the same call id as its other leg's partner.
+        assert_eq!(payloads.len(), 2, "{id}");
+        assert!(payloads.iter().all(|p| p["other_leg_call_id"].is_string()));
+    }
+    // A hold sample comes before the unhold of the same call.
+    let hold = str_field(&samples_of("webhooks_channel_hold")[0], "timestamp").unwrap_or_default();
+    let unhold =
+        str_field(&samples_of("webhooks_channel_unhold")[0], "timestamp").unwrap_or_default();
+    assert!(hold < unhold, "{hold} {unhold}");
 }

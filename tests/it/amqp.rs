@@ -494,6 +494,65 @@ async fn kazoo_call_events_from_rabbitmq_are_delivered_with_kazoos_payloads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_5s_hold_and_unhold_events_are_delivered_in_call_order() {
+    let Some(bus) = Bus::connect().await else {
+        return;
+    };
+    let (queue, dead) = (unique("it-amqp-hold-q"), unique("it-amqp-hold-dead"));
+    let _cleanup = QueueGuard::new(&[&queue, &dead]);
+    let (d, account, rx) = setup(&queue, &dead, &[]).await;
+    // Hooks for each of the two, besides the `all` hook of the setup.
+    let master = d.master().await;
+    let hold_rx = TestReceiver::start().await;
+    master
+        .create_webhook(
+            &account,
+            json!({"name": "holds", "uri": format!("{}/hold", hold_rx.url),
+                   "hook": "channel_hold", "format": "json"}),
+        )
+        .await;
+    bus.wait_for_consumer(&queue).await;
+
+    let call = unique("held-call");
+    for name in [
+        "CHANNEL_ANSWER",
+        "CHANNEL_HOLD",
+        "CHANNEL_UNHOLD",
+        "CHANNEL_DESTROY",
+    ] {
+        bus.publish_json(&kazoo_event(name, &call, &account, json!({})))
+            .await;
+    }
+    rx.wait_for(4).await;
+    hold_rx.wait_for(1).await;
+    wait_until_consumed(&queue).await;
+    d.wait_until_nothing_is_owed().await;
+    let bodies: Vec<Value> = rx.received().iter().map(Received::json).collect();
+    let order: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["hook_event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "channel_answer",
+            "channel_hold",
+            "channel_unhold",
+            "channel_destroy"
+        ]
+    );
+    let hold = &bodies[1];
+    assert_eq!(hold["call_id"], call.as_str());
+    assert_eq!(hold["account_id"], account.as_str());
+    assert_eq!(hold["caller_id_number"], "+14155550123");
+    assert_eq!(hold["authorizing_type"], "device");
+    assert!(hold.get("hangup_cause").is_none());
+    let held = hold_rx.received();
+    assert_eq!(held.len(), 1, "the hold hook gets the hold only");
+    assert_eq!(held[0].json()["hook_event"], "channel_hold");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_messages_are_dead_lettered_and_the_stream_goes_on() {
     let Some(bus) = Bus::connect().await else {
         return;
@@ -506,8 +565,8 @@ async fn malformed_messages_are_dead_lettered_and_the_stream_goes_on() {
     let call = unique("call");
     bus.publish("CHANNEL_CREATE", &call, b"this is not JSON")
         .await;
-    let hold = kazoo_event("CHANNEL_HOLD", &call, &account, json!({}));
-    bus.publish("CHANNEL_CREATE", &call, hold.to_string().as_bytes())
+    let unknown = kazoo_event("CHANNEL_EXECUTE", &call, &account, json!({}));
+    bus.publish("CHANNEL_CREATE", &call, unknown.to_string().as_bytes())
         .await;
     let bad_account = kazoo_event("CHANNEL_ANSWER", &call, "not-an-account", json!({}));
     bus.publish_json(&bad_account).await;
@@ -541,7 +600,7 @@ async fn malformed_messages_are_dead_lettered_and_the_stream_goes_on() {
     let bodies = bus.drain(&dead).await;
     assert_eq!(bodies.len(), 4);
     assert_eq!(bodies[0], b"this is not JSON");
-    assert!(String::from_utf8_lossy(&bodies[1]).contains("CHANNEL_HOLD"));
+    assert!(String::from_utf8_lossy(&bodies[1]).contains("CHANNEL_EXECUTE"));
     assert!(String::from_utf8_lossy(&bodies[2]).contains("not-an-account"));
     assert!(bodies[3].len() > 5000);
     assert_eq!(rx.received().len(), 1);

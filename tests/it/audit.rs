@@ -319,7 +319,7 @@ fn check_replay(dir: &Path, h: &History) {
             .iter()
             .map(|r| r["kind"].as_str().unwrap())
             .collect::<Vec<_>>(),
-        vec!["webhook_created", "webhook_updated"]
+        vec!["webhook_created", "webhook_secret_set", "webhook_updated"]
     );
     let doomed = ndjson(&ok(dir, &["replay", "--json", "--webhook", &h.doomed_hook]));
     assert_eq!(
@@ -327,9 +327,9 @@ fn check_replay(dir: &Path, h: &History) {
             .iter()
             .map(|r| r["kind"].as_str().unwrap())
             .collect::<Vec<_>>(),
-        vec!["webhook_created", "account_deleted"]
+        vec!["webhook_created", "webhook_secret_set", "account_deleted"]
     );
-    assert_eq!(doomed[1]["account_id"], h.doomed.as_str());
+    assert_eq!(doomed[2]["account_id"], h.doomed.as_str());
 
     // --from.
     let from = n / 2;

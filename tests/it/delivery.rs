@@ -1238,3 +1238,77 @@ async fn a_failing_hook_pauses_after_three_failures_in_a_row() {
     assert_eq!(more, None, "a paused hook kept trying");
     assert!(bad.arrived() >= 3);
 }
+
+#[tokio::test]
+async fn hold_and_unhold_are_delivered_to_their_hooks_in_call_order() {
+    let d = Daemon::start(FAST);
+    let master = d.master().await;
+    let account = master.own_account().await;
+    let all_rx = TestReceiver::start().await;
+    let hold_rx = TestReceiver::start().await;
+    let unhold_rx = TestReceiver::start().await;
+    // The hold is slow and fails once: the unhold of the same call waits for it.
+    all_rx.slow_when_contains("held", Duration::from_millis(300));
+    all_rx.fail_once_when_contains("held");
+    master
+        .create_webhook(
+            &account,
+            hook(&all_rx.url, "all", json!({"format": "json", "retries": 2})),
+        )
+        .await;
+    master
+        .create_webhook(
+            &account,
+            hook(&hold_rx.url, "channel_hold", json!({"format": "json"})),
+        )
+        .await;
+    master
+        .create_webhook(
+            &account,
+            hook(&unhold_rx.url, "channel_unhold", json!({"format": "json"})),
+        )
+        .await;
+    post_events(
+        &master,
+        json!([
+            event(
+                &account,
+                "channel_answer",
+                json!({"call_id": "H", "event_id": "H1"})
+            ),
+            event(
+                &account,
+                "channel_hold",
+                json!({"call_id": "H", "event_id": "H2", "note": "held"})
+            ),
+            event(
+                &account,
+                "channel_unhold",
+                json!({"call_id": "H", "event_id": "H3"})
+            ),
+            event(
+                &account,
+                "channel_destroy",
+                json!({"call_id": "H", "event_id": "H4"})
+            ),
+        ]),
+    )
+    .await
+    .expect(202);
+    let got = all_rx.wait_for(5).await;
+    let order = event_ids(&got);
+    let pos = |id: &str| order.iter().rposition(|x| *x == id).unwrap();
+    assert_eq!(order.iter().filter(|x| **x == "H2").count(), 2, "{order:?}");
+    assert!(
+        pos("H1") < pos("H2") && pos("H2") < pos("H3") && pos("H3") < pos("H4"),
+        "{order:?}"
+    );
+    let hold = hold_rx.wait_for(1).await;
+    let unhold = unhold_rx.wait_for(1).await;
+    d.wait_until_nothing_is_owed().await;
+    assert_eq!(event_ids(&hold_rx.received()), ["H2"]);
+    assert_eq!(event_ids(&unhold_rx.received()), ["H3"]);
+    assert_eq!(hold[0].json()["hook_event"], "channel_hold");
+    assert_eq!(hold[0].json()["call_id"], "H");
+    assert_eq!(unhold[0].json()["hook_event"], "channel_unhold");
+}

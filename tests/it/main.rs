@@ -19,5 +19,6 @@ mod hostile;
 mod log_health;
 mod restart;
 mod shutdown;
+mod signing;
 mod tenancy;
 mod webhooks;

@@ -16,6 +16,8 @@ async fn available_hooks_list_names_descriptions_and_modifiers() {
             "parking",
             "object",
             "notifications",
+            "channel_unhold",
+            "channel_hold",
             "channel_destroy",
             "channel_create",
             "channel_bridge",
@@ -67,6 +69,8 @@ async fn samples_list_filter_and_accept_the_documents_aliases() {
             "webhooks_channel_bridge",
             "webhooks_channel_create",
             "webhooks_channel_destroy",
+            "webhooks_channel_hold",
+            "webhooks_channel_unhold",
             "webhooks_notifications",
             "webhooks_object",
             "webhooks_parking"

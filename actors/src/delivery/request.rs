@@ -1,5 +1,8 @@
 //! Stage 2 of a delivery: the HTTP request for a hook's `http_verb` and `format`
-//! (method, URL, content type, body). Pure.
+//! (method, URL, content type, body) carrying a [`Content`]: the payload (v1), or Kazoo
+//! 5's v2 envelope of it ([`Envelope`]). Pure. The bytes a try is signed over are those
+//! of the request as built here ([`DeliveryRequest::signed_content`]): nothing is
+//! encoded again after it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{DeliveryError, Payload};
+use super::{DeliveryError, Envelope, Payload};
 use crate::form::form_encode_fields_within;
 
 /// Content type of `form-data` bodies.
@@ -106,6 +109,52 @@ impl fmt::Display for BodyFormat {
     }
 }
 
+/// What a request carries, before it is encoded for the verb and format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content<'a> {
+    /// The payload itself (`version` `v1`).
+    Payload(Payload<'a>),
+    /// The payload in Kazoo 5's envelope (`version` `v2`).
+    Envelope(Envelope<'a>),
+}
+
+impl Content<'_> {
+    /// The form encoding, `None` past `max_bytes`.
+    fn form_encode_within(&self, max_bytes: usize) -> Option<String> {
+        match self {
+            Content::Payload(payload) => form_encode_fields_within(payload.fields(), max_bytes),
+            Content::Envelope(envelope) => envelope.form_encode_within(max_bytes),
+        }
+    }
+}
+
+impl serde::Serialize for Content<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Content::Payload(payload) => payload.serialize(serializer),
+            Content::Envelope(envelope) => envelope.serialize(serializer),
+        }
+    }
+}
+
+impl<'a> From<Payload<'a>> for Content<'a> {
+    fn from(payload: Payload<'a>) -> Self {
+        Content::Payload(payload)
+    }
+}
+
+impl<'a> From<&'a serde_json::Map<String, serde_json::Value>> for Content<'a> {
+    fn from(map: &'a serde_json::Map<String, serde_json::Value>) -> Self {
+        Content::Payload(Payload::from(map))
+    }
+}
+
+impl<'a> From<Envelope<'a>> for Content<'a> {
+    fn from(envelope: Envelope<'a>) -> Self {
+        Content::Envelope(envelope)
+    }
+}
+
 /// One HTTP request, ready to send (possibly several times: it is not consumed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRequest {
@@ -118,6 +167,17 @@ pub struct DeliveryRequest {
     pub content_type: Option<&'static str>,
     /// The body; empty for GET, which sends none. Cheap to clone for each try.
     pub body: Bytes,
+}
+
+impl DeliveryRequest {
+    /// What a signature covers: the body of a POST or PUT, or for a GET the query string
+    /// exactly as the request line carries it, without the `?` (empty when there is none).
+    pub fn signed_content(&self) -> &[u8] {
+        match self.method {
+            HttpVerb::Get => self.url.query().unwrap_or("").as_bytes(),
+            HttpVerb::Post | HttpVerb::Put => &self.body,
+        }
+    }
 }
 
 /// Builds the request for `payload` sent to `uri` with `verb` and `format`
@@ -142,7 +202,7 @@ pub fn build_request<'a>(
     uri: &str,
     verb: HttpVerb,
     format: BodyFormat,
-    payload: impl Into<Payload<'a>>,
+    payload: impl Into<Content<'a>>,
 ) -> Result<DeliveryRequest, DeliveryError> {
     build_request_to(parse_target(uri)?, verb, format, payload)
 }
@@ -166,7 +226,7 @@ pub fn build_request_to<'a>(
     url: Url,
     verb: HttpVerb,
     format: BodyFormat,
-    payload: impl Into<Payload<'a>>,
+    payload: impl Into<Content<'a>>,
 ) -> Result<DeliveryRequest, DeliveryError> {
     build_request_within(url, verb, format, payload, usize::MAX)
 }
@@ -179,15 +239,16 @@ pub fn build_request_within<'a>(
     mut url: Url,
     verb: HttpVerb,
     format: BodyFormat,
-    payload: impl Into<Payload<'a>>,
+    payload: impl Into<Content<'a>>,
     max_bytes: usize,
 ) -> Result<DeliveryRequest, DeliveryError> {
-    let payload: Payload<'a> = payload.into();
+    let payload: Content<'a> = payload.into();
     let too_large = || DeliveryError::TooLarge { max_bytes };
     match verb {
         HttpVerb::Get => {
-            let encoded =
-                form_encode_fields_within(payload.fields(), max_bytes).ok_or_else(too_large)?;
+            let encoded = payload
+                .form_encode_within(max_bytes)
+                .ok_or_else(too_large)?;
             if !encoded.is_empty() {
                 let query = match url.query().map(|q| q.trim_end_matches('&')) {
                     Some(existing) if !existing.is_empty() => format!("{existing}&{encoded}"),
@@ -206,7 +267,8 @@ pub fn build_request_within<'a>(
             let (content_type, body) = match format {
                 BodyFormat::FormData => (
                     FORM_CONTENT_TYPE,
-                    form_encode_fields_within(payload.fields(), max_bytes)
+                    payload
+                        .form_encode_within(max_bytes)
                         .ok_or_else(too_large)?
                         .into_bytes(),
                 ),

@@ -1,14 +1,20 @@
-//! Stage 3 of a delivery: one HTTP try with the Piston headers and a whole-request
-//! timeout, reading at most a bounded prefix of the response body. The only stage that
-//! does I/O; it never fails (what happened is a [`TryResult`]).
+//! Stage 3 of a delivery: one HTTP try with the Piston headers (the hook's custom headers,
+//! the Standard Webhooks signature computed for this try) and a whole-request timeout,
+//! reading at most a bounded prefix of the response body. The only stage that does I/O;
+//! it never fails (what happened is a [`TryResult`]). It signs nothing itself: the
+//! signature is made by the caller over the request's bytes and handed in.
 
 use std::time::{Duration, Instant};
 
+use reqwest::header::{HeaderName, HeaderValue};
 use tracing::debug;
 
 use super::{
     classify_status, classify_transport_error, is_local_transport_fault, DeliveryRequest, HttpVerb,
     TryResult,
+};
+use crate::signing::{
+    Signature, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
 
 /// The `User-Agent` of every delivery: `piston-webhooks/<crate version>`.
@@ -36,6 +42,11 @@ pub struct DeliveryHeaders<'a> {
     pub event_id: &'a str,
     /// `User-Agent`; normally [`USER_AGENT`].
     pub user_agent: &'a str,
+    /// `webhook-timestamp` and `webhook-signature` of this try (with `webhook-id` the
+    /// event id); `None` sends no signature (a hook without a secret).
+    pub signature: Option<&'a Signature>,
+    /// The hook's `custom_request_headers`, sent before the daemon's own.
+    pub custom: &'a [(HeaderName, HeaderValue)],
 }
 
 impl<'a> DeliveryHeaders<'a> {
@@ -46,7 +57,19 @@ impl<'a> DeliveryHeaders<'a> {
             account_id,
             event_id,
             user_agent: USER_AGENT,
+            signature: None,
+            custom: &[],
         }
+    }
+
+    /// These headers, signed.
+    pub fn signed(self, signature: Option<&'a Signature>) -> Self {
+        Self { signature, ..self }
+    }
+
+    /// These headers, with a hook's custom headers.
+    pub fn with_custom(self, custom: &'a [(HeaderName, HeaderValue)]) -> Self {
+        Self { custom, ..self }
     }
 }
 
@@ -54,8 +77,10 @@ impl<'a> DeliveryHeaders<'a> {
 /// [`TryOutcome::Retryable`](super::TryOutcome::Retryable) result with a `client_error`,
 /// and a receiver's 4xx/5xx is data, not an error.
 ///
-/// Sends `X-Hook-ID`, `X-Account-ID`, `X-Event-ID`, `User-Agent` (overriding any client
-/// default) and, for POST/PUT, `Content-Type`. `timeout` bounds the whole try, from
+/// Sends the hook's custom headers, then `X-Hook-ID`, `X-Account-ID`, `X-Event-ID`,
+/// `User-Agent` (overriding any client default), the signature headers (`webhook-id`,
+/// `webhook-timestamp`, `webhook-signature`) when given and, for POST/PUT,
+/// `Content-Type`. `timeout` bounds the whole try, from
 /// connecting to the end of the response body. Reads at most `max_response_body` bytes of
 /// the body and then stops reading (the rest is never buffered); a body read that fails
 /// after the status arrived leaves the outcome as the status says.
@@ -83,11 +108,21 @@ pub async fn send_try(
     let started = Instant::now();
     let mut builder = client
         .request(req.method.as_method(), req.url.clone())
-        .timeout(timeout)
+        .timeout(timeout);
+    for (name, value) in headers.custom {
+        builder = builder.header(name.clone(), value.clone());
+    }
+    builder = builder
         .header(HOOK_ID_HEADER, headers.hook_id)
         .header(ACCOUNT_ID_HEADER, headers.account_id)
         .header(EVENT_ID_HEADER, headers.event_id)
         .header(reqwest::header::USER_AGENT, headers.user_agent);
+    if let Some(signature) = headers.signature {
+        builder = builder
+            .header(WEBHOOK_ID_HEADER, headers.event_id)
+            .header(WEBHOOK_TIMESTAMP_HEADER, signature.timestamp.as_str())
+            .header(WEBHOOK_SIGNATURE_HEADER, signature.signatures.as_str());
+    }
     if let Some(content_type) = req.content_type {
         builder = builder.header(reqwest::header::CONTENT_TYPE, content_type);
     }

@@ -1,6 +1,6 @@
 use serde_json::{json, Map, Value};
 
-use super::form_encode;
+use super::{form_encode, FormEncoder};
 
 fn obj(value: Value) -> Map<String, Value> {
     match value {
@@ -134,4 +134,27 @@ fn injection_attempt_cannot_add_pairs() {
     let out = enc(json!({"v": "1&admin=true", "k&admin=true": "x"}));
     let pairs: Vec<&str> = out.split('&').collect();
     assert_eq!(pairs.len(), 2, "{out}");
+}
+
+#[test]
+fn an_object_field_encodes_as_the_object_would() {
+    let data = obj(json!({"call_id": "c 1", "ccv": {"k": "v"}, "n": 2}));
+    let mut encoder = FormEncoder::within(usize::MAX);
+    encoder
+        .field("action", &json!("event"))
+        .object_field("data", data.iter().map(|(k, v)| (k.as_str(), v)))
+        .field("timestamp", &json!(7));
+    let whole = enc(json!({"action": "event", "data": data, "timestamp": 7}));
+    assert_eq!(encoder.finish().as_deref(), Some(whole.as_str()));
+}
+
+#[test]
+fn an_encoder_past_its_bound_gives_nothing() {
+    let data = obj(json!({"call_id": "a long call id"}));
+    let mut encoder = FormEncoder::within(10);
+    encoder
+        .field("action", &json!("event"))
+        .object_field("data", data.iter().map(|(k, v)| (k.as_str(), v)))
+        .field("after", &json!("x"));
+    assert_eq!(encoder.finish(), None);
 }

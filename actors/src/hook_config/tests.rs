@@ -14,6 +14,7 @@ fn webhook(doc: Value) -> Webhook {
         created_ms: 0,
         modified_ms: 0,
         doc_seq: 0,
+        secrets: Default::default(),
     }
 }
 
@@ -86,4 +87,49 @@ fn a_uri_no_try_can_go_to_says_why() {
     assert!(target("http://127.0.0.1:9/", true).is_ok());
     // A name is the resolver's to check, at connect time.
     assert!(target("http://localhost:9/", false).is_ok());
+}
+
+#[test]
+fn kazoo_5_fields_and_the_signing_keys_are_read_once() {
+    let mut stored = webhook(json!({
+        "uri": "http://example.com/h",
+        "version": "v2",
+        "custom_request_headers": {"X-Tenant": "7", "Host": "refused.example"},
+        "security_settings": {"sha256_key": "kazoo-key"},
+    }));
+    stored.secrets.set(
+        eventlog::Secret::new("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        0,
+    );
+    let hook = HookConfig::new(&stored, false);
+    assert_eq!(hook.version, crate::delivery::PayloadVersion::V2);
+    let names: Vec<&str> = hook
+        .custom_headers
+        .as_slice()
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(names, ["x-tenant"]);
+    assert_eq!(
+        hook.sha256_key,
+        Some(crate::signing::HmacKey::new(b"kazoo-key"))
+    );
+    assert!(hook.signing.is_some());
+    let shown = format!("{hook:?}");
+    assert!(
+        !shown.contains("kazoo-key") && !shown.contains("whsec_"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn without_kazoo_5_fields_a_hook_is_v1_unsigned_until_it_has_a_secret() {
+    let hook = HookConfig::new(
+        &webhook(json!({"version": "v3", "security_settings": {"sha256_key": ""}})),
+        false,
+    );
+    assert_eq!(hook.version, crate::delivery::PayloadVersion::V1);
+    assert!(hook.custom_headers.as_slice().is_empty());
+    assert_eq!(hook.sha256_key, None);
+    assert_eq!(hook.signing, None);
 }

@@ -34,6 +34,7 @@ fn an_auto_disabled_hook_is_announced_to_its_accounts_notification_hooks() {
         created_ms: 0,
         modified_ms: 0,
         doc_seq: 0,
+        secrets: Default::default(),
     };
     let (to, hook_event, payload) = payload_of(webhook_disabled(&HookConfig::new(&webhook, false)));
     assert_eq!(

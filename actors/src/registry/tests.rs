@@ -918,3 +918,104 @@ fn the_candidate_index_matches_exactly_what_a_scan_of_every_hook_matches() {
         }
     }
 }
+
+fn secret_set(hook: u8, owner: u8, secret: &str) -> Event {
+    Event::WebhookSecretSet {
+        account_id: id(owner),
+        webhook_id: hook_id(hook),
+        secret: eventlog::Secret::new(secret),
+    }
+}
+
+const SECRET_A: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const SECRET_B: &str = "whsec_q6urq6urq6urq6urq6urq6urq6urq6ur";
+
+#[test]
+fn a_secret_set_with_the_creation_replaces_nothing() {
+    let mut g = given(vec![
+        account(1, None),
+        webhook(1, 1, json!({"hook": "all"})),
+    ]);
+    let effects = g.when(secret_set(1, 1, SECRET_A));
+    assert_eq!(
+        effects,
+        vec![changed(&g, 1)],
+        "the actor signs with it from now on"
+    );
+    let secrets = &g.registry.webhook(&hook_id(1)).unwrap().secrets;
+    assert_eq!(secrets.current, Some(eventlog::Secret::new(SECRET_A)));
+    assert_eq!((&secrets.previous, secrets.rotated_ms), (&None, None));
+    assert_eq!(g.registry.webhooks_without_secret().count(), 0);
+}
+
+#[test]
+fn a_rotation_keeps_the_replaced_secret_with_the_records_time() {
+    let mut g = given(vec![
+        account(1, None),
+        webhook(1, 1, json!({"hook": "all"})),
+        secret_set(1, 1, SECRET_A),
+    ]);
+    let rotation_seq = g.next_seq;
+    g.when(secret_set(1, 1, SECRET_B));
+    let secrets = &g.registry.webhook(&hook_id(1)).unwrap().secrets;
+    assert_eq!(secrets.current, Some(eventlog::Secret::new(SECRET_B)));
+    assert_eq!(secrets.previous, Some(eventlog::Secret::new(SECRET_A)));
+    assert_eq!(secrets.rotated_ms, Some(time_of(rotation_seq)));
+}
+
+#[test]
+fn a_secret_change_keeps_the_document_the_failures_and_what_is_owed() {
+    let mut g = small_tree();
+    let ev_seq = g.next_seq;
+    g.when(accepted("ev-1", 2, "channel_create"));
+    g.when(attempted(
+        ev_seq,
+        "ev-1",
+        1,
+        2,
+        AttemptResult::Failure,
+        Some(1),
+    ));
+    let before = g.registry.webhook(&hook_id(1)).unwrap().clone();
+    g.when(secret_set(1, 2, SECRET_A));
+    let after = g.registry.webhook(&hook_id(1)).unwrap();
+    assert_eq!(after.doc, before.doc);
+    assert_eq!(after.doc_seq, before.doc_seq, "not a document update");
+    assert_eq!(after.recent_failures, before.recent_failures);
+    assert_eq!(g.registry.pending_for(&hook_id(1)).len(), 1);
+}
+
+#[test]
+fn a_secret_for_another_accounts_or_an_unknown_hook_changes_nothing() {
+    let mut g = small_tree();
+    let before = g.registry.clone();
+    assert!(
+        g.when(secret_set(1, 1, SECRET_A)).is_empty(),
+        "hook 1 is account 2's"
+    );
+    assert!(g.when(secret_set(9, 2, SECRET_A)).is_empty());
+    assert_eq!(
+        g.registry.webhook(&hook_id(1)).unwrap().secrets,
+        before.webhook(&hook_id(1)).unwrap().secrets
+    );
+    let missing: Vec<WebhookId> = g
+        .registry
+        .webhooks_without_secret()
+        .map(|h| h.id.clone())
+        .collect();
+    assert_eq!(missing, vec![hook_id(1), hook_id(2)]);
+}
+
+#[test]
+fn secrets_survive_a_snapshot_and_never_show_in_debug_output() {
+    let g = given(vec![
+        account(1, None),
+        webhook(1, 1, json!({"hook": "all"})),
+        secret_set(1, 1, SECRET_A),
+        secret_set(1, 1, SECRET_B),
+    ]);
+    let restored = crate::snapshot::decode(&crate::snapshot::encode(&g.registry).unwrap()).unwrap();
+    assert_eq!(restored, g.registry);
+    let shown = format!("{:?}", g.registry);
+    assert!(!shown.contains("whsec_"), "{shown}");
+}

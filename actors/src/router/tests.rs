@@ -207,6 +207,7 @@ impl Stack {
             max_response_body: 4096,
             max_delivery_bytes: 1024 * 1024,
             allow_private_targets: true,
+            secret_rotation_overlap: Duration::from_secs(60),
         };
         self.projection
             .start_router(&self.log, settings, policy(), resume)

@@ -1,9 +1,9 @@
 //! What every webhook actor shares: the daemon's delivery settings, the HTTP client, the
 //! log and the registry, and the global bound on tries in flight (shared fairly between
 //! accounts, [`FairPermits`]); and how one try is made with them
-//! ([`DeliveryContext::try_delivery`]: request built from the hook's configuration, its
-//! account's turn for a permit, one send). Must not: decide what a try means or schedule
-//! anything (that is `decision` and the actor shell).
+//! ([`DeliveryContext::try_delivery`]: its account's turn for a permit, then the request
+//! built from the hook's configuration, signed once over its bytes, and sent). Must not:
+//! decide what a try means or schedule anything (that is `decision` and the actor shell).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +12,8 @@ use eventlog::EventLog;
 use parking_lot::RwLock;
 
 use crate::delivery::{
-    build_payload, build_request_within, send_try, DeliveryError, DeliveryHeaders, RetryPolicy,
-    TryResult,
+    build_payload, build_request_within, send_try, Content, DeliveryError, DeliveryHeaders,
+    Envelope, PayloadVersion, RetryPolicy, TryResult,
 };
 use crate::fair::FairPermits;
 use crate::hook_config::{HookConfig, TargetError};
@@ -33,6 +33,9 @@ pub struct DeliverySettings {
     /// The largest encoded payload a try sends (`--max-delivery-bytes`).
     pub max_delivery_bytes: usize,
     pub allow_private_targets: bool,
+    /// How long after a secret rotation tries are also signed with the replaced secret
+    /// (`--secret-rotation-overlap-secs`).
+    pub secret_rotation_overlap: Duration,
 }
 
 impl DeliverySettings {
@@ -72,8 +75,12 @@ impl DeliveryContext {
 }
 
 impl DeliveryContext {
-    /// One try: the request built from the hook's configuration and the event, sent
-    /// once a global permit allows.
+    /// One try: once a global permit allows, the request built from the hook's
+    /// configuration and the event, signed over the bytes it carries, and sent.
+    ///
+    /// The request is built after the permit, so its time (`webhook-timestamp`, and a v2
+    /// body's `timestamp`) is when it is sent, however long the wait for capacity was:
+    /// receivers reject signatures more than a few minutes old.
     pub(super) async fn try_delivery(
         &self,
         hook: &HookConfig,
@@ -83,6 +90,9 @@ impl DeliveryContext {
             Ok(url) => url.clone(),
             Err(e) => return local_failure(e.to_string()),
         };
+        // Waits for its account's turn at the global capacity.
+        let _permit = self.tries.acquire(&hook.account_id).await;
+        let now_ms = eventlog::now_ms();
         let event = &delivery.event;
         let payload = build_payload(
             &event.payload,
@@ -90,19 +100,43 @@ impl DeliveryContext {
             hook.custom_data.as_ref(),
             hook.kind(),
         );
+        let content: Content<'_> = match hook.version {
+            PayloadVersion::V1 => payload.into(),
+            PayloadVersion::V2 => {
+                let timestamp = now_ms / 1000;
+                match Envelope::new(
+                    &event.hook_event,
+                    payload,
+                    timestamp,
+                    hook.sha256_key.as_ref(),
+                ) {
+                    Ok(envelope) => envelope.into(),
+                    Err(e) => return local_failure(e.to_string()),
+                }
+            }
+        };
         let max_bytes = self.settings.max_delivery_bytes;
-        let request = match build_request_within(url, hook.verb, hook.format, payload, max_bytes) {
+        let request = match build_request_within(url, hook.verb, hook.format, content, max_bytes) {
             Ok(r) => r,
             Err(e @ DeliveryError::TooLarge { .. }) => return TryResult::not_sent(e.to_string()),
             Err(e) => return local_failure(TargetError::Malformed(e).to_string()),
         };
+        // Signed once, over the bytes the request carries (never encoded again).
+        let signature = hook.signing.as_ref().map(|keys| {
+            keys.sign(
+                event.event_id.as_str(),
+                now_ms,
+                request.signed_content(),
+                self.settings.secret_rotation_overlap,
+            )
+        });
         let headers = DeliveryHeaders::new(
             hook.id.as_str(),
             hook.account_id.as_str(),
             event.event_id.as_str(),
-        );
-        // Waits for its account's turn at the global capacity.
-        let _permit = self.tries.acquire(&hook.account_id).await;
+        )
+        .signed(signature.as_ref())
+        .with_custom(hook.custom_headers.as_slice());
         send_try(
             &self.client,
             &request,

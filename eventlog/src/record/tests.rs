@@ -59,3 +59,26 @@ fn a_new_token_record_keeps_its_millisecond_expiry() {
         1_795_000_000_250
     );
 }
+
+#[test]
+fn a_secret_is_stored_as_its_string_and_never_debug_printed() {
+    let event = Event::WebhookSecretSet {
+        account_id: account(),
+        webhook_id: WebhookId::parse("00000000000000000000000000000001").unwrap(),
+        secret: Secret::new("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"),
+    };
+    let bytes = rmp_serde::to_vec_named(&event).unwrap();
+    let decoded: Event = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(decoded, event);
+    assert_eq!(event.kind(), "webhook_secret_set");
+    let shown = format!("{event:?}");
+    assert!(!shown.contains("whsec_"), "{shown}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+    let Event::WebhookSecretSet { secret, .. } = decoded else {
+        panic!("not a secret record");
+    };
+    assert_eq!(
+        secret.expose(),
+        "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
+    );
+}

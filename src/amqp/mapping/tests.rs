@@ -59,7 +59,9 @@ fn event(v: &Value) -> IncomingEvent {
 #[test]
 fn routing_keys_are_kapi_calls_call_name_star() {
     let keys = routing_keys();
-    assert_eq!(keys.len(), 8);
+    assert_eq!(keys.len(), 10);
+    assert!(keys.contains(&"call.CHANNEL_HOLD.*".to_owned()));
+    assert!(keys.contains(&"call.CHANNEL_UNHOLD.*".to_owned()));
     assert!(keys.contains(&"call.CHANNEL_CREATE.*".to_owned()));
     assert!(keys.contains(&"call.CHANNEL_DISCONNECTED.*".to_owned()));
     assert!(keys.contains(&"call.PARK_ABANDONED.*".to_owned()));
@@ -79,7 +81,9 @@ fn event_names_map_to_hooks_as_kazoo_does() {
         Some("channel_destroy")
     );
     assert_eq!(hook_event_for("PARK_RETRIEVED"), Some("parking"));
-    assert_eq!(hook_event_for("CHANNEL_HOLD"), None);
+    assert_eq!(hook_event_for("CHANNEL_HOLD"), Some("channel_hold"));
+    assert_eq!(hook_event_for("CHANNEL_UNHOLD"), Some("channel_unhold"));
+    assert_eq!(hook_event_for("CHANNEL_EXECUTE"), None);
     assert_eq!(hook_event_for("channel_create"), None);
 }
 
@@ -268,8 +272,8 @@ fn malformed_messages_are_named() {
         Err(MappingError::NoEventName)
     );
     assert_eq!(
-        map_message(br#"{"Event-Name":"CHANNEL_HOLD","Call-ID":"c"}"#),
-        Err(MappingError::UnknownEventName("CHANNEL_HOLD".into()))
+        map_message(br#"{"Event-Name":"CHANNEL_EXECUTE","Call-ID":"c"}"#),
+        Err(MappingError::UnknownEventName("CHANNEL_EXECUTE".into()))
     );
     assert_eq!(
         map_message(
@@ -339,4 +343,29 @@ fn a_kazoo_key_named_event_id_is_delivered_not_taken_as_ours() {
     }));
     assert_eq!(e.payload["event_id"], "not valid as ours!");
     assert!(e.event_id.unwrap().as_str().starts_with("kz-"));
+}
+
+#[test]
+fn hold_and_unhold_get_the_base_channel_fields_only() {
+    for (name, hook_event) in [
+        ("CHANNEL_HOLD", "channel_hold"),
+        ("CHANNEL_UNHOLD", "channel_unhold"),
+    ] {
+        let mut m = destroy();
+        m["Event-Name"] = json!(name);
+        let e = event(&m);
+        assert_eq!(e.hook_event, hook_event);
+        let mut expected = event(&destroy()).payload;
+        for extra in [
+            "hangup_cause",
+            "hangup_code",
+            "duration_seconds",
+            "ringing_seconds",
+            "billing_seconds",
+        ] {
+            expected.remove(extra);
+        }
+        expected.insert("hook_event".into(), json!(hook_event));
+        assert_eq!(e.payload, expected, "{name}");
+    }
 }

@@ -29,7 +29,7 @@ fn a_minimal_hook_gets_every_default() {
         Value::Object(doc),
         json!({"name": "n", "uri": "http://example.com/h", "hook": "channel_create",
                "http_verb": "post", "format": "form-data", "retries": 2, "enabled": true,
-               "include_internal_legs": true})
+               "include_internal_legs": true, "version": "v1"})
     );
 }
 
@@ -245,4 +245,113 @@ fn details_are_kazoos_shapes_in_full() {
         ),
         other => panic!("expected a validation error, got {other:?}"),
     }
+}
+
+#[test]
+fn kazoo_5_fields_are_stored_as_given() {
+    let doc = PUBLIC
+        .webhook(obj(json!({
+            "name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+            "version": "v2",
+            "custom_request_headers": {"Authorization": "Bearer t", "X-Tenant.Id": "7"},
+            "security_settings": {"sha256_key": "kazoo-key", "other": 1},
+        })))
+        .unwrap();
+    assert_eq!(doc["version"], "v2");
+    assert_eq!(
+        doc["custom_request_headers"],
+        json!({"Authorization": "Bearer t", "X-Tenant.Id": "7"})
+    );
+    assert_eq!(
+        doc["security_settings"],
+        json!({"sha256_key": "kazoo-key", "other": 1})
+    );
+}
+
+#[test]
+fn the_daemons_own_headers_are_refused_by_name() {
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+        "custom_request_headers": {"Host": "x", "webhook-signature": "v1,x", "X-Event-ID": "e",
+                                   "X-Ok": "fine"},
+    }))));
+    for name in ["Host", "webhook-signature", "X-Event-ID"] {
+        let detail = &d[format!("custom_request_headers.{name}")]["disallow"];
+        assert_eq!(
+            detail["message"], "Header is set by the daemon and cannot be overridden",
+            "{name}: {d}"
+        );
+        assert_eq!(detail["value"], name);
+    }
+    assert!(d.get("custom_request_headers.X-Ok").is_none(), "{d}");
+}
+
+#[test]
+fn header_names_values_and_counts_are_checked_with_kazoos_shapes() {
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+        "custom_request_headers": {"Bad Name": "v", "X-Crlf": "a\r\nX-Injected: 1",
+                                   "X-Num": 5, "X.Dotted": "a\nb"},
+    }))));
+    assert_eq!(
+        d["custom_request_headers.Bad Name"]["pattern"]["value"],
+        "Bad Name"
+    );
+    assert_eq!(
+        d["custom_request_headers.X-Crlf"]["wrong_format"]["message"],
+        "Field is not in the correct format"
+    );
+    assert_eq!(
+        d["custom_request_headers.X-Num"]["type"]["message"],
+        "Value did not match type(s): string"
+    );
+    assert!(
+        d["custom_request_headers.X%2EDotted"]["wrong_format"].is_object(),
+        "{d}"
+    );
+
+    let many: Map<String, Value> = (0..40).map(|i| (format!("X-H{i}"), json!("v"))).collect();
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+        "custom_request_headers": many,
+    }))));
+    assert_eq!(d["custom_request_headers"]["maxProperties"]["target"], 32);
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+        "custom_request_headers": ["X-A"],
+    }))));
+    assert_eq!(
+        d["custom_request_headers"]["type"]["message"],
+        "Value did not match type(s): object"
+    );
+}
+
+#[test]
+fn version_and_security_settings_are_typed() {
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+        "version": "v3", "security_settings": {"sha256_key": 42},
+    }))));
+    assert_eq!(
+        d["version"]["enum"],
+        json!({"message": "Value not found in enumerated list of values",
+               "target": ["v1", "v2"], "value": "v3"})
+    );
+    assert_eq!(
+        d["security_settings.sha256_key"]["type"]["message"],
+        "Value did not match type(s): string"
+    );
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+        "security_settings": "key",
+    }))));
+    assert!(d["security_settings"]["type"].is_object(), "{d}");
+    let long = "k".repeat(2000);
+    let d = details(PUBLIC.webhook(obj(json!({
+        "name": "n", "uri": "http://example.com/h", "hook": "channel_create",
+        "security_settings": {"sha256_key": long},
+    }))));
+    let detail = &d["security_settings.sha256_key"]["maxLength"];
+    assert_eq!(detail["cause"], 2000);
+    assert!(detail.get("value").is_none(), "a key is not echoed: {d}");
 }

@@ -107,6 +107,8 @@ const HEADERS: DeliveryHeaders<'static> = DeliveryHeaders {
     account_id: "acct-1",
     event_id: "evt-1",
     user_agent: USER_AGENT,
+    signature: None,
+    custom: &[],
 };
 
 #[tokio::test]
@@ -395,4 +397,53 @@ async fn resolver_failure_is_a_dns_error() {
         Some("dns: refused private address")
     );
     assert!(result.outcome.is_retryable());
+}
+
+#[tokio::test]
+async fn signature_and_custom_headers_are_sent_and_the_get_query_is_what_was_signed() {
+    use crate::delivery::CustomHeaders;
+    use crate::signing::{SigningKeys, WebhookSecrets, DEFAULT_ROTATION_OVERLAP};
+
+    let (addr, server) = one_shot_server(http_response("200 OK", "", "")).await;
+    let payload = obj(json!({"a": "x y", "o": {"k": "v"}}));
+    let req = build_request(
+        &format!("http://{addr}/h?t=1"),
+        HttpVerb::Get,
+        BodyFormat::Json,
+        &payload,
+    )
+    .expect("request");
+    assert_eq!(req.signed_content(), b"t=1&a=x+y&o[k]=v");
+    let mut secrets = WebhookSecrets::default();
+    secrets.set(
+        eventlog::Secret::new("whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        0,
+    );
+    let keys = SigningKeys::from_secrets(&secrets).expect("keys");
+    let signature = keys.sign(
+        "evt-1",
+        1_800_000_000_000,
+        req.signed_content(),
+        DEFAULT_ROTATION_OVERLAP,
+    );
+    let custom =
+        CustomHeaders::from_doc(Some(&json!({"Authorization": "Bearer t", "X-Tenant": "7"})));
+    let headers = HEADERS
+        .signed(Some(&signature))
+        .with_custom(custom.as_slice());
+
+    send_try(&test_client(), &req, &headers, Duration::from_secs(5), 1024).await;
+    let seen = server.await.expect("server");
+
+    assert_eq!(seen.request_line, "GET /h?t=1&a=x+y&o[k]=v HTTP/1.1");
+    assert_eq!(seen.header("webhook-id"), Some("evt-1"));
+    assert_eq!(seen.header("webhook-timestamp"), Some("1800000000"));
+    assert_eq!(
+        seen.header("webhook-signature"),
+        Some(signature.signatures.as_str())
+    );
+    assert!(signature.signatures.starts_with("v1,"));
+    assert_eq!(seen.header("Authorization"), Some("Bearer t"));
+    assert_eq!(seen.header("X-Tenant"), Some("7"));
+    assert_eq!(seen.header("X-Hook-ID"), Some("hook-1"));
 }

@@ -26,6 +26,7 @@ fn settings(failure_threshold: u32) -> DeliverySettings {
         max_response_body: 4096,
         max_delivery_bytes: 1024 * 1024,
         allow_private_targets: false,
+        secret_rotation_overlap: Duration::from_secs(60),
     }
 }
 
@@ -46,6 +47,7 @@ fn hook(retries: u64) -> HookConfig {
         created_ms: 0,
         modified_ms: 0,
         doc_seq: 0,
+        secrets: Default::default(),
     };
     HookConfig::new(&webhook, false)
 }
