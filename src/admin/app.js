@@ -23,7 +23,8 @@ const session = document.getElementById('session');
 const sessionName = document.getElementById('session-name');
 const notices = document.getElementById('notices');
 
-let stopStatus = null;
+/** The status bar while signed in (`{stop, refresh}`), else null. */
+let status = null;
 
 const api = createApi({
   onSessionEnded: () => signedOut('Your session has ended (the token expired or was revoked). Sign in again.'),
@@ -53,8 +54,8 @@ function notify(message, kind = 'info') {
 
 function signedOut(reason) {
   ctx.session = null;
-  if (stopStatus !== null) stopStatus();
-  stopStatus = null;
+  if (status !== null) status.stop();
+  status = null;
   session.hidden = true;
   appView.hidden = true;
   replace(appView);
@@ -82,7 +83,7 @@ loginForm.addEventListener('submit', async (event) => {
     session.hidden = false;
     loginView.hidden = true;
     appView.hidden = false;
-    stopStatus = startStatus(api);
+    status = startStatus(api);
     route();
   } catch (error) {
     replace(loginError, error.status === 401
@@ -107,6 +108,7 @@ async function route() {
   // Other fragments (the skip link's #main) are in-page anchors, not views.
   if (hash !== '' && !hash.startsWith('#/')) return;
   const parts = hash.slice(2).split('/').filter((p) => p !== '').map(decodeURIComponent);
+  if (status !== null) status.refresh();
   const view = el('div', { class: 'view' });
   replace(appView, view);
   document.title = PAGE_TITLE;

@@ -226,7 +226,7 @@ function recoverPanel(ctx, base, reload) {
   el('div', { class: 'field' },
     el('label', { for: 'recover-until' }, 'Until (optional)'), until),
   el('div', { class: 'field quick' },
-    el('span', { class: 'muted' }, 'Since'),
+    el('span', { class: 'muted' }, 'Set since to'),
     el('button', { type: 'button', class: 'small ghost', on: { click: sinceAgo(3600) } }, '1 h ago'),
     el('button', { type: 'button', class: 'small ghost', on: { click: sinceAgo(86400) } }, '24 h ago'),
     el('button', { type: 'button', class: 'small ghost', on: { click: sinceAgo(7 * 86400) } }, '7 d ago')),

@@ -8,7 +8,10 @@ import { rates, reading } from './metrics.js';
 /** How often the bar is refreshed. */
 const INTERVAL_MS = 5000;
 
-/** Starts polling; returns a function that stops it. */
+/** The shortest time between the two scrapes a rate is computed from. */
+const MIN_RATE_WINDOW_MS = 2000;
+
+/** Starts polling; returns `{stop, refresh}` (`refresh` reads both again now). */
 export function startStatus(api) {
   const bar = document.getElementById('status');
   const fields = {
@@ -51,6 +54,11 @@ export function startStatus(api) {
     if (scrape.status === 200) {
       const current = reading(scrape.text, Date.now());
       if (current.pending !== null) fields.pending.textContent = count(current.pending);
+      if (previous !== null && current.at - previous.at < MIN_RATE_WINDOW_MS) {
+        // Too soon after the last scrape for a steady rate: keep the rates shown.
+        note(notes.join(' · '));
+        return;
+      }
       if (previous !== null) {
         const r = rates(previous, current);
         fields.events.textContent = rate(r.events);
@@ -77,9 +85,12 @@ export function startStatus(api) {
   }
   loop();
 
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-    bar.hidden = true;
+  return {
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+      bar.hidden = true;
+    },
+    refresh: () => (stopped ? Promise.resolve() : refresh()),
   };
 }
