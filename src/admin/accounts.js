@@ -52,6 +52,7 @@ export function renderAccounts(ctx, view) {
   el('button', { type: 'submit' }, 'Find'));
 
   const rebuild = () => {
+    ctx.refreshStatus();
     descendants = null;
     replace(tree, accountNode(ctx, root, { open: true }));
   };

@@ -38,6 +38,10 @@ const ctx = {
   setTitle: (text) => {
     document.title = `${text} · ${PAGE_TITLE}`;
   },
+  /** Reads the status bar's figures again (after the view loaded fresh data). */
+  refreshStatus: () => {
+    if (status !== null) status.refresh();
+  },
 };
 
 /** Shows a notice; kind `error` is announced at once and stays until dismissed. */
@@ -108,7 +112,6 @@ async function route() {
   // Other fragments (the skip link's #main) are in-page anchors, not views.
   if (hash !== '' && !hash.startsWith('#/')) return;
   const parts = hash.slice(2).split('/').filter((p) => p !== '').map(decodeURIComponent);
-  if (status !== null) status.refresh();
   const view = el('div', { class: 'view' });
   replace(appView, view);
   document.title = PAGE_TITLE;

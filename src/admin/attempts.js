@@ -94,6 +94,7 @@ function attemptsPanel(ctx, base) {
   });
 
   async function load() {
+    ctx.refreshStatus();
     newer.disabled = true;
     older.disabled = true;
     try {

@@ -86,6 +86,7 @@ export async function renderAccount(ctx, view, accountId) {
   };
 
   async function load() {
+    ctx.refreshStatus();
     try {
       hooks = (await ctx.api.page(`v2/accounts/${seg(accountId)}/webhooks`,
         { paginate: 'false', ascending: 'true' })).items;
