@@ -40,6 +40,17 @@ pub(crate) struct Asset {
     pub(crate) body: &'static str,
 }
 
+/// An embedded file of `src/admin/`, served under `/admin/`.
+macro_rules! asset {
+    ($file:literal, $content_type:expr) => {
+        Asset {
+            path: concat!("/admin/", $file),
+            content_type: $content_type,
+            body: include_str!(concat!("admin/", $file)),
+        }
+    };
+}
+
 /// Every file of the page. The HTML loads `admin/app.js` as a module; the other modules
 /// are imported from it by relative paths, so the page works under any path prefix a
 /// reverse proxy adds.
@@ -49,56 +60,16 @@ pub(crate) const ASSETS: &[Asset] = &[
         content_type: HTML,
         body: include_str!("admin/index.html"),
     },
-    Asset {
-        path: "/admin/style.css",
-        content_type: CSS,
-        body: include_str!("admin/style.css"),
-    },
-    Asset {
-        path: "/admin/app.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/app.js"),
-    },
-    Asset {
-        path: "/admin/api.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/api.js"),
-    },
-    Asset {
-        path: "/admin/dom.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/dom.js"),
-    },
-    Asset {
-        path: "/admin/format.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/format.js"),
-    },
-    Asset {
-        path: "/admin/metrics.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/metrics.js"),
-    },
-    Asset {
-        path: "/admin/status.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/status.js"),
-    },
-    Asset {
-        path: "/admin/accounts.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/accounts.js"),
-    },
-    Asset {
-        path: "/admin/webhooks.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/webhooks.js"),
-    },
-    Asset {
-        path: "/admin/attempts.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("admin/attempts.js"),
-    },
+    asset!("style.css", CSS),
+    asset!("app.js", JAVASCRIPT),
+    asset!("api.js", JAVASCRIPT),
+    asset!("dom.js", JAVASCRIPT),
+    asset!("format.js", JAVASCRIPT),
+    asset!("metrics.js", JAVASCRIPT),
+    asset!("status.js", JAVASCRIPT),
+    asset!("accounts.js", JAVASCRIPT),
+    asset!("webhooks.js", JAVASCRIPT),
+    asset!("attempts.js", JAVASCRIPT),
 ];
 
 /// The page's routes: each embedded file at its path, and `/admin/` sent to `/admin`
@@ -115,7 +86,7 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 }
 
 /// One file with the page's headers.
-pub(crate) fn serve(asset: Asset) -> Response {
+fn serve(asset: Asset) -> Response {
     let mut response = asset.body.into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -33,7 +33,7 @@ fn every_file_the_page_names_is_served() {
     let html = asset(PAGE_PATH).body;
     let mut named: Vec<String> = each_between(html, "src=\"", '"')
         .into_iter()
-        .chain(each_between(html, "href=\"admin/", '"').into_iter())
+        .chain(each_between(html, "href=\"admin/", '"'))
         .filter(|p| !p.starts_with("data:"))
         .map(|p| format!("/{}", p.trim_start_matches('/')))
         .map(|p| {
