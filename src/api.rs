@@ -12,7 +12,9 @@
 //! `state → error, limits`,
 //! `envelope → fields, state`; `auth` and the resources (`accounts`, `attempts`,
 //! `events`, `health`, `webhooks`, `webhook_secret`) above those; this file, the route table, on top.
-//! Nothing in `api/` imports this file.
+//! Nothing in `api/` imports this file. The operator page's files (`crate::admin`) are
+//! merged into the table here: they share the middleware but set no envelope fields, so
+//! the envelope middleware leaves their answers as they are.
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
@@ -38,7 +40,7 @@ mod webhooks;
 pub(crate) use error::ApiError;
 pub use state::{AppState, HealthFigures, StartInfo};
 
-/// Every route of INTERFACE.md sections 3, 4 and 9, with the envelope middleware.
+/// Every route of INTERFACE.md sections 3, 4, 9 and 10, with the envelope middleware.
 pub fn router(state: AppState) -> Router {
     let body_settings = body::BodySettings {
         max_bytes: state.config().max_body_bytes,
@@ -103,6 +105,8 @@ pub fn router(state: AppState) -> Router {
             "/v2/accounts/{account_id}/descendants/webhooks",
             patch(webhooks::reenable_descendant_webhooks),
         )
+        // `GET /admin` and its files (INTERFACE.md section 10): public, no envelope.
+        .merge(crate::admin::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the envelope, so a refused body gets the Crossbar error envelope too.

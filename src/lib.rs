@@ -19,6 +19,7 @@ use actors::{
     PendingResume, Projection, ProjectionError, Registry, RestartPolicy, RouterHandle, RouterMsg,
 };
 
+mod admin;
 pub mod amqp;
 pub mod api;
 pub mod audit;

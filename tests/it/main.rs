@@ -4,10 +4,12 @@
 // Helpers are `pub` for the test modules of this binary, and test code may unwrap.
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
+mod browser;
 mod receiver;
 mod support;
 
 mod accounts;
+mod admin;
 mod amqp;
 mod audit;
 mod connections;
