@@ -6,7 +6,7 @@
 //! forgotten once the token has expired. Configuration history is compacted, not
 //! forgotten: of the updates of an account's or webhook's document, only the one that
 //! holds its current document stays (every PATCH would otherwise be kept forever), and
-//! the updates of a deleted webhook or account go; creations, deletions, key changes,
+//! the updates (and secrets) of a deleted webhook or account go; creations, deletions, key changes,
 //! disables and re-enables all stay (a webhook's creation holds its id for good, so
 //! ids are never reused). Replaying what is left gives every live document as it is.
 //! Like [`index`](crate::index), this is the daemon's meaning of records handed to the
@@ -82,6 +82,12 @@ impl RetentionRule {
                 .documents
                 .as_ref()
                 .is_some_and(|(_, hooks)| Self::superseded(hooks.get(webhook_id), record.seq)),
+            // A deleted webhook's secrets are of no use to anyone; a live one keeps its
+            // history (rotations are rare, and the previous secret signs during overlap).
+            Event::WebhookSecretSet { webhook_id, .. } => self
+                .documents
+                .as_ref()
+                .is_some_and(|(_, hooks)| !hooks.contains_key(webhook_id)),
             Event::AccountUpdated { account_id, .. } => {
                 self.documents.as_ref().is_some_and(|(accounts, _)| {
                     Self::superseded(accounts.get(account_id), record.seq)

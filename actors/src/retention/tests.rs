@@ -120,6 +120,16 @@ fn configuration_history_keeps_each_current_document_and_forgets_superseded_upda
             webhook_id: gone_hook.clone(),
             doc: doc("g2"),
         },
+        Event::WebhookSecretSet {
+            account_id: master.clone(),
+            webhook_id: gone_hook.clone(),
+            secret: eventlog::Secret::new("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        },
+        Event::WebhookSecretSet {
+            account_id: master.clone(),
+            webhook_id: kept_hook.clone(),
+            secret: eventlog::Secret::new("whsec_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"),
+        },
         Event::WebhookDeleted {
             account_id: master.clone(),
             webhook_id: gone_hook.clone(),
@@ -141,9 +151,10 @@ fn configuration_history_keeps_each_current_document_and_forgets_superseded_upda
         .map(|r| r.seq)
         .collect();
     // Kept: both creations (ids are never reused), the current documents (the account's
-    // update at 2, the live hook's at 5) and the deletion; forgotten: the live hook's
-    // superseded update (4) and the deleted hook's update (7).
-    assert_eq!(forgotten, vec![4, 7]);
+    // update at 2, the live hook's at 5), the live hook's secret (9) and the deletion;
+    // forgotten: the live hook's superseded update (4), the deleted hook's update (7) and
+    // its secret (8).
+    assert_eq!(forgotten, vec![4, 7, 8]);
 
     // What is left replays to the same documents.
     let mut compacted = Registry::new();
