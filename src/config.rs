@@ -273,6 +273,7 @@ impl ServeConfig {
             max_delivery_bytes: self.max_delivery_bytes,
             allow_private_targets: self.allow_private_targets,
             secret_rotation_overlap: Duration::from_secs(self.secret_rotation_overlap_secs),
+            idle_stop: actors::webhook::IDLE_STOP,
         }
     }
 

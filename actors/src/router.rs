@@ -256,6 +256,13 @@ impl Actor for Router {
                         .is_some_and(|c| c.get_id() == cell.get_id())
                     {
                         state.children.remove(&id);
+                        // An actor that stopped while work was still owed (an idle stop
+                        // that crossed a new delivery in its mailbox) is replaced; a
+                        // disabled or deleted hook owes nothing, and a drain starts none.
+                        let owed = state.ctx.registry.read().has_pending(&id);
+                        if owed {
+                            spawn_child(&myself, state, id).await;
+                        }
                     }
                 }
             }

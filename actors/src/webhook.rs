@@ -75,6 +75,9 @@ pub enum WebhookMsg {
     /// Shutdown: start nothing new, stop once the tries in flight are finished and
     /// logged. Deliveries not started stay pending in the log for the next start.
     Drain,
+    /// The actor has had nothing to do since the given activity count: it stops if it
+    /// still has nothing to do.
+    IdleCheck(u64),
     /// Fault injection: the handler returns this error, so the actor fails and its
     /// supervisor's restart policy applies. Used by tests and chaos drills.
     InjectFault(String),
@@ -101,6 +104,11 @@ pub struct WebhookState {
     config_seq: u64,
     /// Shutting down: nothing new starts; the actor stops when idle.
     draining: bool,
+    /// Messages handled (but `IdleCheck`s): an idle check from before the latest one
+    /// finds the actor has been busy since.
+    activity: u64,
+    /// An `IdleCheck` is on its way.
+    idle_check_set: bool,
     /// `webhook{webhook_id, account_id}`: the handlers and every task the actor spawns
     /// run in it, so their logs say which hook they are about.
     span: tracing::Span,
@@ -154,6 +162,8 @@ impl Actor for WebhookActor {
             loaded_seq: registry.last_seq(),
             config_seq: registry.last_seq(),
             draining: false,
+            activity: 0,
+            idle_check_set: false,
             span: tracing::info_span!("webhook", webhook_id = %hook.id, account_id = %hook.account_id),
         };
         drop(registry);
@@ -171,6 +181,7 @@ impl Actor for WebhookActor {
         state: &mut WebhookState,
     ) -> Result<(), ActorProcessingErr> {
         pump(&myself, state);
+        watch_idleness(&myself, state);
         Ok(())
     }
 
@@ -182,6 +193,16 @@ impl Actor for WebhookActor {
     ) -> Result<(), ActorProcessingErr> {
         let span = state.span.clone();
         let _in_span = span.enter();
+        if let WebhookMsg::IdleCheck(seen) = message {
+            state.idle_check_set = false;
+            if seen == state.activity && state.is_idle() {
+                myself.stop(Some("idle".to_owned()));
+            } else {
+                watch_idleness(&myself, state);
+            }
+            return Ok(());
+        }
+        state.activity = state.activity.wrapping_add(1);
         match message {
             WebhookMsg::Deliver(delivery) => {
                 // A freshly spawned actor already loaded this delivery from the registry.
@@ -242,6 +263,7 @@ impl Actor for WebhookActor {
             }
             WebhookMsg::Drain => state.draining = true,
             WebhookMsg::InjectFault(why) => return Err(Box::new(WebhookError::Injected(why))),
+            WebhookMsg::IdleCheck(_) => {}
         }
         if state.draining {
             if !state.queue.busy() {
@@ -250,8 +272,34 @@ impl Actor for WebhookActor {
             return Ok(());
         }
         pump(&myself, state);
+        watch_idleness(&myself, state);
         Ok(())
     }
+}
+
+/// How long a webhook actor with nothing to do lives on before it stops, in the daemon.
+pub const IDLE_STOP: Duration = Duration::from_secs(60);
+
+impl WebhookState {
+    /// Nothing owed, nothing in flight, nothing waiting for the log.
+    fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+            && !self.records.in_flight
+            && self.records.waiting.is_empty()
+            && !self.draining
+    }
+}
+
+/// Sets an idle check when the actor has nothing to do (one at a time).
+fn watch_idleness(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
+    if state.idle_check_set || !state.is_idle() {
+        return;
+    }
+    state.idle_check_set = true;
+    let seen = state.activity;
+    myself.send_after(state.ctx.settings.idle_stop, move || {
+        WebhookMsg::IdleCheck(seen)
+    });
 }
 
 /// Sets a timer the queue asked for: `Due` when the delivery's time comes.

@@ -170,6 +170,8 @@ struct Stack {
     projection: Projection,
     master: AccountId,
     hook: WebhookId,
+    /// The webhook actors' idle stop (long, unless a test shortens it).
+    idle_stop: Duration,
 }
 
 impl Stack {
@@ -183,6 +185,7 @@ impl Stack {
             projection,
             master: AccountId::generate(),
             hook: WebhookId::generate(),
+            idle_stop: Duration::from_secs(600),
         }
     }
 
@@ -208,6 +211,7 @@ impl Stack {
             max_delivery_bytes: 1024 * 1024,
             allow_private_targets: true,
             secret_rotation_overlap: Duration::from_secs(60),
+            idle_stop: self.idle_stop,
         };
         self.projection
             .start_router(&self.log, settings, policy(), resume)
@@ -496,5 +500,31 @@ async fn a_router_that_fails_is_restarted_and_deliveries_go_on() {
     stack.wait_settled().await;
     assert_eq!((receiver.count("ev-1"), receiver.count("ev-2")), (1, 1));
     assert!(child_of(&second, &stack.hook).await.is_some());
+    stack.shutdown(handle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_webhook_actor_stops_and_a_new_one_takes_the_next_delivery() {
+    let receiver = Receiver::start().await;
+    let mut stack = Stack::open();
+    stack.idle_stop = Duration::from_millis(200);
+    let handle = stack.spawn_router().await;
+    let router = handle.router().unwrap();
+    stack.create_hook(&receiver.url).await;
+    stack.accept("ev-1").await;
+    receiver.wait_for("ev-1").await;
+    stack.wait_settled().await;
+    // Nothing owed: the actor stops by itself, and the router forgets it.
+    eventually("the idle actor stopped", || {
+        let router = router.clone();
+        let hook = stack.hook.clone();
+        async move { child_of(&router, &hook).await.is_none().then_some(()) }
+    })
+    .await;
+    // The next delivery starts a new actor.
+    stack.accept("ev-2").await;
+    receiver.wait_for("ev-2").await;
+    stack.wait_settled().await;
+    assert_eq!((receiver.count("ev-1"), receiver.count("ev-2")), (1, 1));
     stack.shutdown(handle).await;
 }

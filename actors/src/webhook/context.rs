@@ -36,6 +36,9 @@ pub struct DeliverySettings {
     /// How long after a secret rotation tries are also signed with the replaced secret
     /// (`--secret-rotation-overlap-secs`).
     pub secret_rotation_overlap: Duration,
+    /// How long a webhook actor with nothing to do lives on before it stops (the router
+    /// starts a new one when work comes): idle hooks cost no actor.
+    pub idle_stop: Duration,
 }
 
 impl DeliverySettings {

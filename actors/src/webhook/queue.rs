@@ -190,6 +190,11 @@ impl Queue {
     }
 
     /// Whether a try is in flight or being recorded.
+    /// Whether no delivery is owed at all.
+    pub(super) fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
     pub(super) fn busy(&self) -> bool {
         self.in_flight > 0 || self.recording > 0
     }

@@ -27,6 +27,7 @@ fn settings(failure_threshold: u32) -> DeliverySettings {
         max_delivery_bytes: 1024 * 1024,
         allow_private_targets: false,
         secret_rotation_overlap: Duration::from_secs(60),
+        idle_stop: Duration::from_secs(60),
     }
 }
 
