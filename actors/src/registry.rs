@@ -19,8 +19,8 @@ use eventlog::{AccountId, Attempt, AttemptResult, Event, EventId, Record, Webhoo
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::matching;
 use crate::signing::WebhookSecrets;
+use candidates::Candidates;
 
 /// Why a hook was auto-disabled, as Kazoo words it.
 pub const AUTO_DISABLE_REASON: &str = "too many failed attempts";
@@ -207,77 +207,6 @@ impl Token {
     /// Unix ms from which the token is refused.
     pub fn expiry_ms(&self) -> u64 {
         eventlog::token_expiry_ms(self.expires_at, self.expires_at_ms)
-    }
-}
-
-/// One account's enabled webhooks by `hook` kind, each list ordered by id.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Candidates {
-    /// Every enabled hook of the account.
-    own: HashMap<String, Vec<Candidate>>,
-    /// Those that also take the events of descendant accounts (`include_subaccounts`).
-    inherited: HashMap<String, Vec<Candidate>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct Candidate {
-    id: WebhookId,
-    matcher: Arc<matching::HookMatcher>,
-}
-
-impl Candidates {
-    fn remove(&mut self, id: &WebhookId) {
-        for lists in [&mut self.own, &mut self.inherited] {
-            for list in lists.values_mut() {
-                list.retain(|c| &c.id != id);
-            }
-            lists.retain(|_, list| !list.is_empty());
-        }
-    }
-
-    fn insert(&mut self, hook: &Webhook) {
-        let candidate = Candidate {
-            id: hook.id.clone(),
-            matcher: Arc::new(matching::HookMatcher::compile(&hook.doc)),
-        };
-        let kind = candidate.matcher.hook.clone();
-        if hook.include_subaccounts() {
-            insert_sorted(
-                self.inherited.entry(kind.clone()).or_default(),
-                candidate.clone(),
-            );
-        }
-        insert_sorted(self.own.entry(kind).or_default(), candidate);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.own.is_empty()
-    }
-}
-
-fn insert_sorted(list: &mut Vec<Candidate>, candidate: Candidate) {
-    let at = list.partition_point(|c| c.id < candidate.id);
-    list.insert(at, candidate);
-}
-
-/// The ids of `lists`' hooks of `hook_event` (and of `all`) that accept the event.
-fn accepting(
-    lists: &HashMap<String, Vec<Candidate>>,
-    hook_event: &str,
-    payload: &Map<String, Value>,
-    out: &mut Vec<WebhookId>,
-) {
-    let kinds: &[&str] = if hook_event == "all" {
-        &["all"]
-    } else {
-        &[hook_event, "all"]
-    };
-    for kind in kinds {
-        for candidate in lists.get(*kind).into_iter().flatten() {
-            if candidate.matcher.accepts(hook_event, payload) {
-                out.push(candidate.id.clone());
-            }
-        }
     }
 }
 
@@ -546,91 +475,6 @@ impl Registry {
         })))
     }
 
-    fn insert_token(&mut self, hash: String, token: Token) {
-        // The same hash issued twice (a replayed record): the newer entry wins whole.
-        self.remove_token(&hash);
-        let key = (token.expiry_ms(), hash.clone());
-        self.tokens_by_account
-            .entry(token.account_id.clone())
-            .or_default()
-            .insert(key.clone());
-        self.token_expiry.insert(key);
-        self.tokens.insert(hash, token);
-    }
-
-    fn remove_token(&mut self, hash: &str) {
-        if let Some(token) = self.tokens.remove(hash) {
-            self.unindex_token(hash, &token);
-        }
-    }
-
-    fn unindex_token(&mut self, hash: &str, token: &Token) {
-        let key = (token.expiry_ms(), hash.to_owned());
-        self.token_expiry.remove(&key);
-        if let Some(of_account) = self.tokens_by_account.get_mut(&token.account_id) {
-            of_account.remove(&key);
-            if of_account.is_empty() {
-                self.tokens_by_account.remove(&token.account_id);
-            }
-        }
-    }
-
-    /// Forgets every token whose expiry is at or before `now` (Unix ms).
-    fn forget_tokens_expired_at(&mut self, now: u64) {
-        while let Some((expiry, hash)) = self.token_expiry.first().cloned() {
-            if expiry > now {
-                break;
-            }
-            self.remove_token(&hash);
-        }
-    }
-
-    /// Rebuilds what is derived from the stored maps and not kept in snapshots (the
-    /// matching candidates, the token indexes). Snapshot decoding calls it.
-    pub fn rebuild_derived(&mut self) {
-        self.candidates.clear();
-        for hook in self.webhooks.values().filter(|h| h.enabled()) {
-            self.candidates
-                .entry(hook.account_id.clone())
-                .or_default()
-                .insert(hook);
-        }
-        self.token_expiry.clear();
-        self.tokens_by_account.clear();
-        for (hash, token) in &self.tokens {
-            let key = (token.expiry_ms(), hash.clone());
-            self.token_expiry.insert(key.clone());
-            self.tokens_by_account
-                .entry(token.account_id.clone())
-                .or_default()
-                .insert(key);
-        }
-    }
-
-    /// The tokens (hashes, with their expiry) to revoke so that `account` may take one
-    /// more and hold at most `max` unexpired at `now` (Unix ms): its oldest.
-    pub fn tokens_to_revoke(
-        &self,
-        account: &AccountId,
-        max: usize,
-        now: u64,
-    ) -> Vec<(String, u64)> {
-        let Some(tokens) = self.tokens_by_account.get(account) else {
-            return Vec::new();
-        };
-        let live: Vec<&(u64, String)> = tokens.iter().filter(|(expiry, _)| *expiry > now).collect();
-        let excess = (live.len() + 1).saturating_sub(max.max(1));
-        live.into_iter()
-            .take(excess)
-            .map(|(expiry, hash)| (hash.clone(), *expiry))
-            .collect()
-    }
-
-    /// How many tokens are held in memory (unexpired, as of the last record applied).
-    pub fn token_count(&self) -> usize {
-        self.tokens.len()
-    }
-
     fn record_attempt(&mut self, now: u64, attempt: &Attempt) {
         // A fault on the daemon's side is not the receiver's failure.
         if attempt.result == AttemptResult::Failure && !attempt.local_fault {
@@ -759,7 +603,7 @@ impl Registry {
 
     /// The enabled webhooks an event goes to: the account's own, then its ancestors'
     /// (root first) that include subaccounts, each filtered by its
-    /// [`HookMatcher`](matching::HookMatcher). Only the hooks of the event's kind and
+    /// [`HookMatcher`](crate::matching::HookMatcher). Only the hooks of the event's kind and
     /// `all` are looked at, through the candidate index.
     pub fn matching_hooks(
         &self,
@@ -772,13 +616,13 @@ impl Registry {
             return out;
         }
         if let Some(own) = self.candidates.get(account) {
-            accepting(&own.own, hook_event, payload, &mut out);
+            own.own_accepting(hook_event, payload, &mut out);
         }
         let mut ancestors: Vec<&AccountId> = self.ancestors(account).collect();
         ancestors.reverse();
         for ancestor in ancestors {
             if let Some(theirs) = self.candidates.get(ancestor) {
-                accepting(&theirs.inherited, hook_event, payload, &mut out);
+                theirs.inherited_accepting(hook_event, payload, &mut out);
             }
         }
         out
@@ -977,6 +821,9 @@ fn pending_range(webhook: &WebhookId) -> std::ops::RangeInclusive<(WebhookId, u6
 fn object_or_empty(doc: &Value) -> Map<String, Value> {
     doc.as_object().cloned().unwrap_or_default()
 }
+
+mod candidates;
+mod tokens;
 
 #[cfg(test)]
 mod tests;
