@@ -11,7 +11,7 @@
 //! `body → error`, `listing → body, fields`, `validate → error`, `limits → error`,
 //! `state → error, limits`,
 //! `envelope → fields, state`; `auth` and the resources (`accounts`, `attempts`,
-//! `events`, `health`, `webhooks`, `webhook_secret`) above those; this file, the route table, on top.
+//! `events`, `health`, `redelivery`, `webhooks`, `webhook_secret`) above those; this file, the route table, on top.
 //! Nothing in `api/` imports this file. The operator page's files (`crate::admin`) are
 //! merged into the table here: they share the middleware but set no envelope fields, so
 //! the envelope middleware leaves their answers as they are.
@@ -32,6 +32,7 @@ mod fields;
 mod health;
 mod limits;
 mod listing;
+mod redelivery;
 mod state;
 mod validate;
 mod webhook_secret;
@@ -89,6 +90,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v2/accounts/{account_id}/webhooks/{webhook_id}/attempts",
             get(attempts::list_webhook_attempts),
+        )
+        .route(
+            "/v2/accounts/{account_id}/webhooks/{webhook_id}/attempts/{attempt_id}/resend",
+            put(redelivery::resend_attempt),
+        )
+        .route(
+            "/v2/accounts/{account_id}/webhooks/{webhook_id}/recover",
+            put(redelivery::recover),
         )
         .route(
             "/v2/accounts/{account_id}/webhooks/{webhook_id}/secret",

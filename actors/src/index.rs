@@ -1,22 +1,27 @@
 //! What the event log indexes on disk, so nothing per event has to stay in memory:
 //! each accepted event's id is a unique key (a producer's retry of an event still in
 //! the log is skipped atomically by the log's writer), and each delivery attempt is
-//! indexed by the hook owner's account and by the webhook (the attempts listings).
+//! indexed by the hook owner's account and by the webhook (the attempts listings); a
+//! successful attempt is also indexed by webhook and event (what a recover skips).
 //! Pruned records take their index entries with them.
 
 use std::sync::Arc;
 
-use eventlog::{AccountId, Event, IndexId, IndexKeys, Indexer, WebhookId};
+use eventlog::{AccountId, AttemptResult, Event, IndexId, IndexKeys, Indexer, WebhookId};
 
 /// Attempts by the hook owner's account id.
 pub const ATTEMPTS_BY_ACCOUNT: IndexId = 1;
 /// Attempts by the hook owner's account and the webhook id ([`attempts_by_hook_key`]).
 pub const ATTEMPTS_BY_HOOK: IndexId = 2;
 
+/// Successful attempts by owner, webhook and event sequence ([`delivered_key`]): whether
+/// a webhook received an event, in one seek.
+pub const DELIVERED: IndexId = 3;
+
 /// The version of what [`index_keys`] derives: a log indexed under another version is
 /// re-indexed when it opens. 2: webhook ids are unique keys, and attempts by webhook are
-/// keyed by owner and webhook.
-pub const INDEXER_VERSION: u32 = 2;
+/// keyed by owner and webhook. 3: successful attempts by webhook and event.
+pub const INDEXER_VERSION: u32 = 3;
 
 /// The unique key of an accepted event's id.
 pub fn event_id_key(event_id: &str) -> Vec<u8> {
@@ -43,6 +48,15 @@ pub fn attempts_by_hook_key(account_id: &AccountId, webhook_id: &WebhookId) -> V
     key
 }
 
+/// The [`DELIVERED`] entry key of one event (by its `EventAccepted` sequence) to one
+/// webhook of one owner.
+pub fn delivered_key(account_id: &AccountId, webhook_id: &WebhookId, event_seq: u64) -> Vec<u8> {
+    let mut key = attempts_by_hook_key(account_id, webhook_id);
+    key.push(b'/');
+    key.extend_from_slice(&event_seq.to_be_bytes());
+    key
+}
+
 /// The index keys of one event.
 pub fn index_keys(event: &Event) -> IndexKeys {
     match event {
@@ -50,9 +64,8 @@ pub fn index_keys(event: &Event) -> IndexKeys {
             unique: Some(event_id_key(event_id.as_str())),
             entries: Vec::new(),
         },
-        Event::DeliveryAttempted(attempt) => IndexKeys {
-            unique: None,
-            entries: vec![
+        Event::DeliveryAttempted(attempt) => {
+            let mut entries = vec![
                 (
                     ATTEMPTS_BY_ACCOUNT,
                     attempt.account_id.as_str().as_bytes().to_vec(),
@@ -61,8 +74,18 @@ pub fn index_keys(event: &Event) -> IndexKeys {
                     ATTEMPTS_BY_HOOK,
                     attempts_by_hook_key(&attempt.account_id, &attempt.webhook_id),
                 ),
-            ],
-        },
+            ];
+            if attempt.result == AttemptResult::Success {
+                entries.push((
+                    DELIVERED,
+                    delivered_key(&attempt.account_id, &attempt.webhook_id, attempt.event_seq),
+                ));
+            }
+            IndexKeys {
+                unique: None,
+                entries,
+            }
+        }
         Event::WebhookCreated { webhook_id, .. } => IndexKeys {
             unique: Some(webhook_id_key(webhook_id)),
             entries: Vec::new(),
@@ -78,7 +101,7 @@ pub fn indexer() -> Indexer {
 
 #[cfg(test)]
 mod tests {
-    use eventlog::{AccountId, Attempt, AttemptResult, EventId, WebhookId};
+    use eventlog::{AccountId, Attempt, EventId, WebhookId};
     use serde_json::json;
 
     use super::*;
@@ -120,7 +143,17 @@ mod tests {
             vec![
                 (ATTEMPTS_BY_ACCOUNT, account.as_str().as_bytes().to_vec()),
                 (ATTEMPTS_BY_HOOK, attempts_by_hook_key(&account, &hook)),
+                (DELIVERED, delivered_key(&account, &hook, 1)),
             ]
+        );
+        let Event::DeliveryAttempted(mut failed) = attempt else {
+            unreachable!()
+        };
+        failed.result = AttemptResult::Failure;
+        assert_eq!(
+            index_keys(&Event::DeliveryAttempted(failed)).entries.len(),
+            2,
+            "a failed try is not a delivery"
         );
         let other = Event::AccountDeleted {
             account_id: account,

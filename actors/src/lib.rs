@@ -4,7 +4,8 @@
 //! the wiring that feeds it and the router from the log, [`projection`]), what the log
 //! indexes and may forget ([`index`], [`retention`]), matching ([`matching`]), the URI
 //! guard, a hook's typed delivery configuration ([`hook_config`]), the delivery stages
-//! ([`delivery`], [`form`]), signing secrets and signatures ([`signing`]), the actors
+//! ([`delivery`], [`form`]), resend and recover streamed from the log
+//! ([`redelivery`]), signing secrets and signatures ([`signing`]), the actors
 //! that run them ([`router`], [`webhook`]) and the events the daemon publishes itself
 //! ([`kazoo_events`]). Must not: know axum, the Crossbar envelope or tokens.
 
@@ -17,6 +18,7 @@ pub mod index;
 pub mod kazoo_events;
 pub mod matching;
 pub mod projection;
+pub mod redelivery;
 pub mod registry;
 pub mod retention;
 pub mod router;

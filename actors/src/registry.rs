@@ -19,6 +19,7 @@ use eventlog::{AccountId, Attempt, AttemptResult, Event, EventId, Record, Webhoo
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::redelivery::{Redelivery, MAX_REDELIVERIES_PER_HOOK};
 use crate::signing::WebhookSecrets;
 use candidates::Candidates;
 
@@ -89,6 +90,8 @@ pub enum Effect {
     HookChanged(Box<HookChange>),
     /// A webhook was deleted, alone or with its account; what it was owed is dropped.
     HookRemoved(WebhookId),
+    /// A redelivery was asked for this webhook ([`Registry::redelivery_for`]).
+    Redeliver(WebhookId),
 }
 
 /// A webhook as a change left it.
@@ -235,6 +238,9 @@ pub struct Registry {
     candidates: HashMap<AccountId, Candidates>,
     /// Deliveries not finished yet, by webhook then event sequence.
     pending: BTreeMap<(WebhookId, u64), PendingDelivery>,
+    /// Resends and recovers not finished yet, each webhook's in the order asked.
+    #[serde(default)]
+    redeliveries: BTreeMap<WebhookId, VecDeque<Redelivery>>,
     last_seq: u64,
     /// `EventAccepted` records applied (replayed ones included), for `/healthz`.
     #[serde(default)]
@@ -438,6 +444,42 @@ impl Registry {
                 }
             }
             Event::DeliveryAttempted(attempt) => self.record_attempt(now, attempt),
+            Event::RedeliveryRequested {
+                account_id,
+                webhook_id,
+                from_seq,
+                until_seq,
+                undelivered_only,
+                events,
+                ..
+            } => {
+                let owned = self
+                    .webhooks
+                    .get(webhook_id)
+                    .is_some_and(|h| &h.account_id == account_id && h.enabled());
+                let queued = self.redeliveries.get(webhook_id).map_or(0, VecDeque::len);
+                if owned
+                    && *events > 0
+                    && from_seq <= until_seq
+                    && queued < MAX_REDELIVERIES_PER_HOOK
+                {
+                    self.redeliveries
+                        .entry(webhook_id.clone())
+                        .or_default()
+                        .push_back(Redelivery {
+                            request_seq: record.seq,
+                            next_seq: *from_seq,
+                            until_seq: *until_seq,
+                            undelivered_only: *undelivered_only,
+                        });
+                    effects.push(Effect::Redeliver(webhook_id.clone()));
+                }
+            }
+            Event::RedeliveryAdvanced {
+                webhook_id,
+                request_seq,
+                next_seq,
+            } => self.advance_redelivery(webhook_id, *request_seq, *next_seq),
             Event::WebhookAutoDisabled {
                 account_id,
                 webhook_id,
@@ -467,7 +509,7 @@ impl Registry {
         let account = self.webhooks.get(id)?.account_id.clone();
         self.reindex_webhook(&account, id);
         let webhook = self.webhooks.get(id)?.clone();
-        let owes_deliveries = self.pending.range(pending_range(id)).next().is_some();
+        let owes_deliveries = self.has_pending(id);
         Some(Effect::HookChanged(Box::new(HookChange {
             webhook,
             owes_deliveries,
@@ -499,7 +541,26 @@ impl Registry {
         }
     }
 
+    fn advance_redelivery(&mut self, webhook_id: &WebhookId, request_seq: u64, next_seq: u64) {
+        let Some(queue) = self.redeliveries.get_mut(webhook_id) else {
+            return;
+        };
+        if let Some(at) = queue.iter().position(|r| r.request_seq == request_seq) {
+            let redelivery = &mut queue[at];
+            redelivery.next_seq = redelivery.next_seq.max(next_seq);
+            if redelivery.next_seq > redelivery.until_seq {
+                queue.remove(at);
+            }
+        }
+        if queue.is_empty() {
+            self.redeliveries.remove(webhook_id);
+        }
+    }
+
+    /// Drops what a webhook is owed: its pending deliveries and its redeliveries (a
+    /// disable or a deletion; a recover can ask for them again).
     fn drop_pending(&mut self, webhook_id: &WebhookId) {
+        self.redeliveries.remove(webhook_id);
         let keys: Vec<_> = self
             .pending
             .range(pending_range(webhook_id))
@@ -645,9 +706,28 @@ impl Registry {
         }
     }
 
-    /// Whether a webhook has any delivery pending.
+    /// Whether a webhook has any delivery pending, or a redelivery not finished.
     pub fn has_pending(&self, webhook: &WebhookId) -> bool {
         self.pending.range(pending_range(webhook)).next().is_some()
+            || self.redeliveries.contains_key(webhook)
+    }
+
+    /// The first of a webhook's unfinished redeliveries (the one its actor works on).
+    pub fn redelivery_for(&self, webhook: &WebhookId) -> Option<&Redelivery> {
+        self.redeliveries.get(webhook).and_then(VecDeque::front)
+    }
+
+    /// How many redeliveries a webhook has queued (at most [`MAX_REDELIVERIES_PER_HOOK`]).
+    pub fn redeliveries_queued(&self, webhook: &WebhookId) -> usize {
+        self.redeliveries.get(webhook).map_or(0, VecDeque::len)
+    }
+
+    /// The request records of every unfinished redelivery, and the lowest event sequence
+    /// any of them still owes (retention keeps the events from there on).
+    pub fn redelivery_pins(&self) -> (std::collections::HashSet<u64>, Option<u64>) {
+        let all = self.redeliveries.values().flatten();
+        let requests = all.clone().map(|r| r.request_seq).collect();
+        (requests, all.map(|r| r.next_seq).min())
     }
 
     /// The pending deliveries of one webhook, in event order.

@@ -8,7 +8,8 @@
 //! holds its current document stays (every PATCH would otherwise be kept forever), and
 //! the updates (and secrets) of a deleted webhook or account go; creations, deletions, key changes,
 //! disables and re-enables all stay (a webhook's creation holds its id for good, so
-//! ids are never reused). Replaying what is left gives every live document as it is.
+//! ids are never reused). An unfinished resend or recover keeps its request, its
+//! progress and the events it has not reached; a finished one ages out like attempts. Replaying what is left gives every live document as it is.
 //! Like [`index`](crate::index), this is the daemon's meaning of records handed to the
 //! event log, which knows no event semantics: the log calls [`RetentionRule::may_forget`]
 //! for each record at or below the cut. Choosing the cut (how old is old) and running
@@ -27,6 +28,9 @@ pub struct RetentionRule {
     /// Sequences of the accepted events that still have a delivery pending
     /// ([`Registry::pending_event_seqs`](crate::Registry::pending_event_seqs)).
     pending: HashSet<u64>,
+    /// The request records of the unfinished redeliveries, and the lowest event sequence
+    /// one of them still owes ([`Registry::redelivery_pins`]).
+    redeliveries: (HashSet<u64>, Option<u64>),
     /// Each live account's and webhook's current-document record
     /// ([`Registry::current_document_seqs`]); `None`: configuration is not compacted.
     documents: Option<(HashMap<AccountId, u64>, HashMap<WebhookId, u64>)>,
@@ -40,6 +44,7 @@ impl RetentionRule {
     pub fn new(pending: HashSet<u64>, cutoff_ms: u64) -> Self {
         RetentionRule {
             pending,
+            redeliveries: (HashSet::new(), None),
             documents: None,
             cutoff_ms,
         }
@@ -50,6 +55,7 @@ impl RetentionRule {
     pub fn for_registry(registry: &Registry, cutoff_ms: u64) -> Self {
         RetentionRule {
             pending: registry.pending_event_seqs(),
+            redeliveries: registry.redelivery_pins(),
             documents: Some(registry.current_document_seqs()),
             cutoff_ms,
         }
@@ -69,8 +75,17 @@ impl RetentionRule {
     /// Whether `record` (already known to lie below the cut) may be removed.
     pub fn may_forget(&self, record: &Record) -> bool {
         match &record.event {
-            // An event still owed to a webhook stays until it is delivered.
-            Event::EventAccepted { .. } => !self.pending.contains(&record.seq),
+            // An event still owed to a webhook stays until it is delivered, and so do the
+            // events an unfinished redelivery has not reached yet.
+            Event::EventAccepted { .. } => {
+                !self.pending.contains(&record.seq)
+                    && self.redeliveries.1.is_none_or(|floor| record.seq < floor)
+            }
+            // A redelivery's request and progress go once it is finished.
+            Event::RedeliveryRequested { .. } => !self.redeliveries.0.contains(&record.seq),
+            Event::RedeliveryAdvanced { request_seq, .. } => {
+                !self.redeliveries.0.contains(request_seq)
+            }
             Event::DeliveryAttempted(_) => true,
             Event::TokenIssued {
                 expires_at,

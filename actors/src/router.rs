@@ -182,6 +182,16 @@ impl Actor for Router {
                             fresh_start(state, &id);
                             stop_child(state, &id);
                         }
+                        Effect::Redeliver(id) => match state.children.get(&id) {
+                            Some(child) => {
+                                if child.cast(WebhookMsg::Redeliver).is_err() {
+                                    forget_child(state, &id);
+                                    spawn_child(&myself, state, id).await;
+                                }
+                            }
+                            // A new actor starts the redelivery from the registry.
+                            None => spawn_child(&myself, state, id).await,
+                        },
                     }
                 }
             }

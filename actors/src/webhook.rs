@@ -37,18 +37,21 @@ use tracing::Instrument;
 use crate::delivery::TryResult;
 use crate::hook_config::HookConfig;
 use crate::kazoo_events;
+use crate::redelivery::Page;
 use crate::registry::{HookChange, PendingDelivery, AUTO_DISABLE_REASON};
 
 mod breaker;
 mod context;
 mod decision;
 mod queue;
+mod redeliver;
 
 use breaker::Breaker;
 pub use breaker::BREAKER_FAILURES;
 pub use context::{DeliveryContext, DeliverySettings};
 use decision::{decide, AutoDisable};
 use queue::{Queue, Timer};
+use redeliver::{advance_if_done, load_page, on_page_loaded, retry_page_later, RedeliveryPage};
 
 /// Messages of a webhook actor.
 #[derive(Debug)]
@@ -72,6 +75,16 @@ pub enum WebhookMsg {
     RecordFailed(Vec<WaitingRecord>),
     /// Time to write the refused attempt records again.
     RetryRecords,
+    /// A redelivery was asked for: load its first page unless one is being delivered.
+    Redeliver,
+    /// A redelivery page was read from the log (`None`: the read failed; tried again
+    /// after a pause).
+    PageLoaded(Option<Page>),
+    /// The advance past the page being delivered is in the log (`false`: the append
+    /// failed; written again after a pause).
+    PageAdvanced(bool),
+    /// Time to read or advance a redelivery page again after a failure.
+    RetryPage,
     /// Shutdown: start nothing new, stop once the tries in flight are finished and
     /// logged. Deliveries not started stay pending in the log for the next start.
     Drain,
@@ -102,6 +115,8 @@ pub struct WebhookState {
     /// Sequence of the record that gave the configuration held (at first, the loaded
     /// registry's): a change at or below it is older than what the actor has.
     config_seq: u64,
+    /// The redelivery page being delivered, if any.
+    redelivery: RedeliveryPage,
     /// Shutting down: nothing new starts; the actor stops when idle.
     draining: bool,
     /// Messages handled (but `IdleCheck`s): an idle check from before the latest one
@@ -158,6 +173,7 @@ impl Actor for WebhookActor {
             queue: Queue::default(),
             breaker: Breaker::default(),
             records: PendingRecords::default(),
+            redelivery: RedeliveryPage::default(),
             auto_disable: AutoDisable::new(hook.recent_failures.clone(), hook.enabled()),
             loaded_seq: registry.last_seq(),
             config_seq: registry.last_seq(),
@@ -181,6 +197,7 @@ impl Actor for WebhookActor {
         state: &mut WebhookState,
     ) -> Result<(), ActorProcessingErr> {
         pump(&myself, state);
+        load_page(&myself, state);
         watch_idleness(&myself, state);
         Ok(())
     }
@@ -239,11 +256,15 @@ impl Actor for WebhookActor {
                 for (event_seq, next_try_at_ms) in tries {
                     let timer = match next_try_at_ms {
                         Some(at) => state.queue.retry_at(event_seq, at, true, now),
-                        None => state.queue.finish(event_seq, now),
+                        None => {
+                            state.redelivery.finished(event_seq);
+                            state.queue.finish(event_seq, now)
+                        }
                     };
                     set_timer(&myself, timer, now);
                 }
                 flush_records(&myself, state);
+                advance_if_done(&myself, state);
             }
             WebhookMsg::RecordFailed(mut batch) => {
                 state.records.in_flight = false;
@@ -261,6 +282,20 @@ impl Actor for WebhookActor {
                 state.records.failing = false;
                 flush_records(&myself, state);
             }
+            WebhookMsg::Redeliver => {}
+            WebhookMsg::PageLoaded(page) => on_page_loaded(&myself, state, page),
+            WebhookMsg::PageAdvanced(written) => {
+                state.redelivery.advancing = false;
+                if written {
+                    state.redelivery.page = None;
+                } else {
+                    retry_page_later(&myself, state);
+                }
+            }
+            WebhookMsg::RetryPage => {
+                state.redelivery.failing = false;
+                advance_if_done(&myself, state);
+            }
             WebhookMsg::Drain => state.draining = true,
             WebhookMsg::InjectFault(why) => return Err(Box::new(WebhookError::Injected(why))),
             WebhookMsg::IdleCheck(_) => {}
@@ -272,6 +307,7 @@ impl Actor for WebhookActor {
             return Ok(());
         }
         pump(&myself, state);
+        load_page(&myself, state);
         watch_idleness(&myself, state);
         Ok(())
     }
@@ -281,12 +317,19 @@ impl Actor for WebhookActor {
 pub const IDLE_STOP: Duration = Duration::from_secs(60);
 
 impl WebhookState {
-    /// Nothing owed, nothing in flight, nothing waiting for the log.
+    /// Nothing owed, nothing in flight, nothing waiting for the log, no redelivery.
     fn is_idle(&self) -> bool {
         self.queue.is_empty()
             && !self.records.in_flight
             && self.records.waiting.is_empty()
             && !self.draining
+            && self.redelivery.is_idle()
+            && self
+                .ctx
+                .registry
+                .read()
+                .redelivery_for(&self.hook.id)
+                .is_none()
     }
 }
 

@@ -130,6 +130,36 @@ pub enum Event {
     },
     /// One delivery try of an accepted event (by its `event_seq`) to one webhook.
     DeliveryAttempted(Attempt),
+    /// An operator asked for events to be delivered to a webhook again: the accepted
+    /// events with `from_seq <= seq <= until_seq` that the webhook matches (and, when
+    /// `undelivered_only`, did not receive with success). A resend of one attempt's event
+    /// (`attempt_seq`) has `from_seq == until_seq` and `undelivered_only: false`; a
+    /// recover asks for the undelivered events of a time window (`since_ms`, `until_ms`).
+    /// The webhook actor works through it in pages ([`Event::RedeliveryAdvanced`]).
+    RedeliveryRequested {
+        account_id: AccountId,
+        webhook_id: WebhookId,
+        /// The account whose credentials asked (the owner, or an ancestor of it).
+        requested_by: AccountId,
+        from_seq: u64,
+        until_seq: u64,
+        undelivered_only: bool,
+        /// How many events the range held when it was asked for.
+        events: u64,
+        #[serde(default)]
+        attempt_seq: Option<u64>,
+        #[serde(default)]
+        since_ms: Option<u64>,
+        #[serde(default)]
+        until_ms: Option<u64>,
+    },
+    /// Every event of a redelivery (the `RedeliveryRequested` at `request_seq`) below
+    /// `next_seq` was delivered or finally failed; the rest of the range is still owed.
+    RedeliveryAdvanced {
+        webhook_id: WebhookId,
+        request_seq: u64,
+        next_seq: u64,
+    },
     /// A webhook failed too often within the window and was disabled.
     WebhookAutoDisabled {
         account_id: AccountId,
@@ -226,6 +256,8 @@ impl Event {
             Event::WebhooksReenabled { .. } => "webhooks_reenabled",
             Event::EventAccepted { .. } => "event_accepted",
             Event::DeliveryAttempted(_) => "delivery_attempted",
+            Event::RedeliveryRequested { .. } => "redelivery_requested",
+            Event::RedeliveryAdvanced { .. } => "redelivery_advanced",
             Event::WebhookAutoDisabled { .. } => "webhook_auto_disabled",
             Event::LogPruned { .. } => "log_pruned",
         }

@@ -42,6 +42,7 @@ fn attempt_item(state: &AppState, seq: u64) -> Option<Value> {
         return None;
     };
     let mut item = json!({
+        "id": seq_key(seq),
         "hook_id": a.webhook_id.as_str(),
         "event_id": a.event_id.as_str(),
         "hook_event": a.hook_event,

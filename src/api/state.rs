@@ -59,6 +59,16 @@ impl AppState {
         }
     }
 
+    /// The registry itself, for work that reads it off the runtime (a recover's count).
+    pub(crate) fn registry_handle(&self) -> Arc<RwLock<Registry>> {
+        Arc::clone(&self.inner.registry)
+    }
+
+    /// The event log, for reads that walk it off the runtime (a recover's count).
+    pub(crate) fn log(&self) -> &EventLog {
+        &self.inner.log
+    }
+
     pub(crate) fn registry(&self) -> parking_lot::RwLockReadGuard<'_, Registry> {
         self.inner.registry.read()
     }

@@ -179,6 +179,8 @@ fn track_owner(owners: &mut Owners, event: &Event) {
         | Event::EventAccepted { .. }
         | Event::DeliveryAttempted(_)
         | Event::WebhookAutoDisabled { .. }
+        | Event::RedeliveryRequested { .. }
+        | Event::RedeliveryAdvanced { .. }
         | Event::LogPruned { .. } => {}
     }
 }
@@ -204,6 +206,13 @@ fn concerns_account(event: &Event, account: &AccountId, owners: &Owners) -> bool
         | Event::WebhookDeleted { account_id, .. }
         | Event::EventAccepted { account_id, .. }
         | Event::WebhookAutoDisabled { account_id, .. } => account_id == account,
+        // The hook owner's account, and the account that asked.
+        Event::RedeliveryRequested {
+            account_id,
+            requested_by,
+            ..
+        } => account_id == account || requested_by == account,
+        Event::RedeliveryAdvanced { webhook_id, .. } => owners.get(webhook_id) == Some(account),
         // The hook owner's account.
         Event::DeliveryAttempted(attempt) => &attempt.account_id == account,
         Event::WebhooksReenabled { webhook_ids } => {
@@ -223,7 +232,9 @@ fn concerns_webhook(event: &Event, webhook: &WebhookId, owners: &Owners) -> bool
         | Event::WebhookUpdated { webhook_id, .. }
         | Event::WebhookSecretSet { webhook_id, .. }
         | Event::WebhookDeleted { webhook_id, .. }
-        | Event::WebhookAutoDisabled { webhook_id, .. } => webhook_id == webhook,
+        | Event::WebhookAutoDisabled { webhook_id, .. }
+        | Event::RedeliveryRequested { webhook_id, .. }
+        | Event::RedeliveryAdvanced { webhook_id, .. } => webhook_id == webhook,
         Event::WebhooksReenabled { webhook_ids } => webhook_ids.contains(webhook),
         Event::DeliveryAttempted(attempt) => &attempt.webhook_id == webhook,
         Event::AccountDeleted { account_id } => owners.get(webhook) == Some(account_id),

@@ -189,12 +189,17 @@ impl Queue {
         self.consider(next?, now)
     }
 
-    /// Whether a try is in flight or being recorded.
+    /// Whether the delivery of event `seq` is held (waiting, running or recording).
+    pub(super) fn contains(&self, seq: u64) -> bool {
+        self.jobs.contains_key(&seq)
+    }
+
     /// Whether no delivery is owed at all.
     pub(super) fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }
 
+    /// Whether a try is in flight or being recorded.
     pub(super) fn busy(&self) -> bool {
         self.in_flight > 0 || self.recording > 0
     }
