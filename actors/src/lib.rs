@@ -5,7 +5,7 @@
 //! indexes and may forget ([`index`], [`retention`]), matching ([`matching`]), the URI
 //! guard, a hook's typed delivery configuration ([`hook_config`]), the delivery stages
 //! ([`delivery`], [`form`]), signing secrets and signatures ([`signing`]), the actors
-//! that run them ([`router`], [`webhook`]) and the events the daemon publishes itself
+//! that run them ([`router`], [`webhook`]) and what they report ([`observe`]) and the events the daemon publishes itself
 //! ([`kazoo_events`]). Must not: know axum, the Crossbar envelope or tokens.
 
 pub mod client;
@@ -16,6 +16,7 @@ pub mod hook_config;
 pub mod index;
 pub mod kazoo_events;
 pub mod matching;
+pub mod observe;
 pub mod projection;
 pub mod registry;
 pub mod retention;
@@ -25,9 +26,10 @@ pub mod snapshot;
 pub mod uri_guard;
 pub mod webhook;
 
+pub use observe::{AutoDisabled, DeliveryObserver, NoObserver};
 pub use projection::{PendingResume, Projection, ProjectionError, Restored, RouterHandle};
 pub use registry::{
-    AcceptedEvent, Account, Effect, HookChange, PendingDelivery, Registry, Webhook,
+    AcceptedEvent, Account, Effect, HookChange, PendingDelivery, Registry, Webhook, WebhookStates,
     AUTO_DISABLE_REASON,
 };
 pub use router::{RestartPolicy, Router, RouterArgs, RouterMsg};
