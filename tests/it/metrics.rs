@@ -173,7 +173,7 @@ async fn an_auto_disable_is_counted_and_alerted_signed_once_it_is_in_the_log() {
     let hook_id = master
         .create_webhook(
             &account,
-            json!({"name": "doomed", "uri": bad.url, "hook": "channel_create", "retries": 5}),
+            json!({"name": "doomed", "uri": bad.url, "hook": "channel_create", "retries": 4}),
         )
         .await;
     post_events(&master, vec![event(&account, 1)]).await;
