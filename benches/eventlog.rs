@@ -49,6 +49,7 @@ fn open_log(dir: &Path, indexed: bool) -> EventLog {
         OpenOptions {
             on_commit: None,
             indexer: indexed.then(actors::index::indexer),
+            on_write: None,
             indexer_version: actors::index::INDEXER_VERSION,
         },
     )

@@ -31,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         OpenOptions {
             on_commit: None,
             indexer: Some(actors::index::indexer()),
+            on_write: None,
             indexer_version: actors::index::INDEXER_VERSION,
         },
     )?;

@@ -18,13 +18,15 @@
 //!   consumer reconnects with backoff (100 ms doubling to 5 s); the API and HTTP ingest
 //!   are not affected.
 //!
+//! What becomes of each message is counted in the daemon's metrics
+//! (`piston_amqp_messages_total{outcome}`).
+//!
 //! What it declares on the broker is in [`topology`], shared with the load tool.
 //! `docs/amqp.md` describes the topology and the mapping for operators.
 
 pub mod mapping;
 pub mod topology;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,11 +37,13 @@ use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::ingest::{IncomingEvent, Ingest};
+use crate::telemetry::metrics::{AmqpOutcome, Metrics};
 use mapping::Mapped;
 use topology::broker_label;
 
@@ -87,15 +91,16 @@ impl std::fmt::Debug for AmqpSettings {
     }
 }
 
-/// What the consumer has done since it started.
+/// What the consumer has done since it started. The outcomes are the daemon's
+/// `piston_amqp_messages_total` series (handles on them).
 #[derive(Debug, Default)]
 struct Counters {
-    received: AtomicU64,
-    accepted: AtomicU64,
-    duplicates: AtomicU64,
-    dropped_no_account: AtomicU64,
-    dead_lettered: AtomicU64,
-    reconnects: AtomicU64,
+    received: Counter,
+    accepted: Counter,
+    duplicates: Counter,
+    dropped_no_account: Counter,
+    dead_lettered: Counter,
+    reconnects: Counter,
 }
 
 /// A copy of the consumer's counters.
@@ -116,12 +121,23 @@ pub struct CounterSnapshot {
 }
 
 impl Counters {
-    fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    /// Counters whose outcomes count into `metrics`.
+    fn registered(metrics: &Metrics) -> Counters {
+        Counters {
+            accepted: metrics.amqp_messages(AmqpOutcome::Accepted),
+            duplicates: metrics.amqp_messages(AmqpOutcome::Duplicate),
+            dropped_no_account: metrics.amqp_messages(AmqpOutcome::Dropped),
+            dead_lettered: metrics.amqp_messages(AmqpOutcome::DeadLettered),
+            ..Counters::default()
+        }
+    }
+
+    fn add(counter: &Counter, n: u64) {
+        counter.inc_by(n);
     }
 
     fn snapshot(&self) -> CounterSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let get = |c: &Counter| c.get();
         CounterSnapshot {
             received: get(&self.received),
             accepted: get(&self.accepted),
@@ -169,9 +185,9 @@ pub struct AmqpConsumer {
 impl AmqpConsumer {
     /// Starts consuming in the background; connection failures are retried forever
     /// (with backoff) until [`AmqpConsumer::stop`].
-    pub fn spawn(settings: AmqpSettings, ingest: Ingest) -> AmqpConsumer {
+    pub fn spawn(settings: AmqpSettings, ingest: Ingest, metrics: &Metrics) -> AmqpConsumer {
         let (stop, stop_rx) = watch::channel(false);
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::registered(metrics));
         let span = tracing::info_span!(
             "amqp",
             broker = %broker_label(&settings.url),

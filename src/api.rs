@@ -11,7 +11,7 @@
 //! `body → error`, `listing → body, fields`, `validate → error`, `limits → error`,
 //! `state → error, limits`,
 //! `envelope → fields, state`; `auth` and the resources (`accounts`, `attempts`,
-//! `events`, `health`, `redelivery`, `webhooks`, `webhook_secret`) above those; this file, the route table, on top.
+//! `events`, `health`, `metrics`, `redelivery`, `webhooks`, `webhook_secret`) above those; this file, the route table, on top.
 //! Nothing in `api/` imports this file. The operator page's files (`crate::admin`) are
 //! merged into the table here: they share the middleware but set no envelope fields, so
 //! the envelope middleware leaves their answers as they are.
@@ -32,6 +32,7 @@ mod fields;
 mod health;
 mod limits;
 mod listing;
+mod metrics;
 mod redelivery;
 mod state;
 mod validate;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/v2/api_auth", put(auth::create_token))
         .route(
             "/v2/accounts/{account_id}",

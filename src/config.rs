@@ -157,6 +157,16 @@ pub struct ServeConfig {
         default_value_t = 86_400
     )]
     pub secret_rotation_overlap_secs: u64,
+
+    /// POST a signed JSON alert to this URL for each auto-disabled webhook (private and
+    /// loopback addresses allowed). Off by default.
+    #[arg(long, env = "PISTON_ALERT_URL")]
+    pub alert_url: Option<String>,
+
+    /// The secret alerts are signed with (`whsec_` + base64 of 24 to 64 bytes); generated
+    /// and stored in DATA_DIR/alert-secret when not given and --alert-url is.
+    #[arg(long, env = "PISTON_ALERT_SECRET", hide_env_values = true)]
+    pub alert_secret: Option<String>,
 }
 
 /// A configuration value that cannot work.
@@ -170,6 +180,10 @@ pub enum ConfigError {
     BadAmqpUrl,
     #[error("--amqp-queue and --amqp-dead-letter must be two different names of 1 to 255 bytes")]
     BadAmqpQueue,
+    #[error("--alert-url must be an http:// or https:// URL")]
+    BadAlertUrl,
+    #[error("--alert-secret must be whsec_ followed by the base64 of 24 to 64 bytes")]
+    BadAlertSecret,
 }
 
 impl ServeConfig {
@@ -224,7 +238,19 @@ impl ServeConfig {
                 return Err(ConfigError::BadAmqpQueue);
             }
         }
+        if self.alert_url.is_some() && self.alert_url().is_none() {
+            return Err(ConfigError::BadAlertUrl);
+        }
+        if let Some(secret) = &self.alert_secret {
+            actors::signing::decode_secret(secret).map_err(|_| ConfigError::BadAlertSecret)?;
+        }
         Ok(())
+    }
+
+    /// `--alert-url`, when given and an http(s) URL.
+    pub fn alert_url(&self) -> Option<url::Url> {
+        let url = url::Url::parse(self.alert_url.as_deref()?).ok()?;
+        matches!(url.scheme(), "http" | "https").then_some(url)
     }
 
     /// The retry base as a duration.

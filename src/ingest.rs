@@ -3,6 +3,7 @@
 //! rest durably in one group commit. Delivery starts from the log's commit hook.
 
 use eventlog::{AccountId, Event, EventId, EventLog, LogError};
+use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value};
 
 use crate::catalog;
@@ -126,11 +127,13 @@ fn string_field<'a>(
 #[derive(Clone)]
 pub struct Ingest {
     log: EventLog,
+    /// Counts the events appended (`piston_events_accepted_total` of this source).
+    accepted: Counter,
 }
 
 impl Ingest {
-    pub fn new(log: EventLog) -> Self {
-        Ingest { log }
+    pub fn new(log: EventLog, accepted: Counter) -> Self {
+        Ingest { log, accepted }
     }
 
     /// Appends the events in one durable batch. The log's writer skips an event whose
@@ -147,7 +150,9 @@ impl Ingest {
                 payload: Value::Object(event.payload),
             })
             .collect();
-        Ok(self.log.append(records).await?.len())
+        let appended = self.log.append(records).await?.len();
+        self.accepted.inc_by(appended as u64);
+        Ok(appended)
     }
 }
 

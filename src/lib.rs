@@ -20,6 +20,7 @@ use actors::{
 };
 
 mod admin;
+pub mod alerts;
 pub mod amqp;
 pub mod api;
 pub mod audit;
@@ -49,6 +50,8 @@ pub enum DaemonError {
     Log(#[from] LogError),
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    #[error(transparent)]
+    Alerts(#[from] alerts::AlertError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -62,6 +65,8 @@ pub struct Daemon {
     log: EventLog,
     registry: Arc<RwLock<Registry>>,
     router: RouterHandle,
+    /// This daemon's metrics (each daemon has its own).
+    metrics: Arc<telemetry::metrics::Metrics>,
     /// Sequence of the snapshot the start loaded (0: none).
     snapshot_seq: u64,
     /// Records replayed after it.
@@ -76,7 +81,13 @@ impl Daemon {
             context: format!("creating data dir {}", config.data_dir.display()),
             source,
         })?;
-        let projection = Projection::new();
+        let metrics = Arc::new(telemetry::metrics::Metrics::new());
+        let alerts = alerts_of(&config)?;
+        let observer = Arc::new(telemetry::DeliveryTelemetry {
+            metrics: Arc::clone(&metrics),
+            alerts,
+        });
+        let projection = Projection::new().observed(observer, Some(metrics.log_observer()));
         let registry = Arc::clone(projection.registry());
         let log = projection.open_log(&config.data_dir.join("eventlog"))?;
         let restored = projection.restore(&log)?;
@@ -97,6 +108,7 @@ impl Daemon {
             log,
             registry,
             router,
+            metrics,
             snapshot_seq: restored.snapshot_seq,
             replayed_records: restored.replayed_records,
         })
@@ -130,13 +142,17 @@ impl Daemon {
             api::HealthFigures {
                 last_snapshot_seq: housekeeping.last_snapshot(),
             },
+            Arc::clone(&self.metrics),
         );
         let app = api::router(state);
         // Kazoo's call events from RabbitMQ, when configured: beside HTTP ingest, through
         // the same validation and durable append.
         let amqp = self.config.amqp_settings().map(|settings| {
-            let ingest = ingest::Ingest::new(self.log.clone());
-            amqp::AmqpConsumer::spawn(settings, ingest)
+            let accepted = self
+                .metrics
+                .events_accepted(telemetry::metrics::Source::Amqp);
+            let ingest = ingest::Ingest::new(self.log.clone(), accepted);
+            amqp::AmqpConsumer::spawn(settings, ingest, &self.metrics)
         });
         let (housekeeping_stop, housekeeping_rx) = tokio::sync::watch::channel(false);
         let housekeeping_task =
@@ -300,6 +316,37 @@ async fn give_webhooks_secrets(
         "signing secrets given to webhooks created without one"
     );
     Ok(())
+}
+
+/// The alert sender when `--alert-url` is given, signing with `--alert-secret`, or with
+/// the secret in DATA_DIR/alert-secret (generated there on the first start without one).
+fn alerts_of(config: &ServeConfig) -> Result<Option<alerts::Alerts>, DaemonError> {
+    let Some(url) = config.alert_url() else {
+        return Ok(None);
+    };
+    let secret = match &config.alert_secret {
+        Some(given) => given.clone(),
+        None => stored_alert_secret(&config.data_dir.join("alert-secret"))?,
+    };
+    let alerts = alerts::Alerts::new(url, &secret, alerts::AlertPolicy::default())?;
+    Ok(Some(alerts))
+}
+
+/// The alert secret stored at `path`, generated and stored (mode 0600) if there is none.
+fn stored_alert_secret(path: &Path) -> Result<String, DaemonError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text.trim().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = actors::signing::generate_secret();
+            write_key_file(path, secret.expose())?;
+            tracing::info!(path = %path.display(), "alert secret generated");
+            Ok(secret.expose().to_owned())
+        }
+        Err(source) => Err(DaemonError::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        }),
+    }
 }
 
 fn write_key_file(path: &Path, key: &str) -> Result<(), DaemonError> {

@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Audit the event log of a data dir, also while a daemon runs on it: replay, verify,
     /// state at a time. Never prints API keys or token hashes.
     Log(piston_webhooks::audit::LogArgs),
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the tokio runtime")?;
-            runtime.block_on(serve(config))
+            runtime.block_on(serve(*config))
         }
         Command::Log(args) => {
             piston_webhooks::telemetry::init()?;

@@ -21,10 +21,11 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{CommitHook, EventLog, LogError, OpenOptions, Record};
+use eventlog::{CommitHook, EventLog, LogError, OpenOptions, Record, WriteObserver};
 use parking_lot::RwLock;
 use ractor::{Actor, ActorRef};
 
+use crate::observe::{DeliveryObserver, NoObserver};
 use crate::registry::Registry;
 use crate::router::{RestartPolicy, Router, RouterArgs, RouterMsg};
 use crate::webhook::{DeliveryContext, DeliverySettings};
@@ -124,6 +125,10 @@ pub struct Restored {
 pub struct Projection {
     registry: Arc<RwLock<Registry>>,
     router: RouterSlot,
+    /// Told of tries and auto-disables by the router's actors.
+    observer: Arc<dyn DeliveryObserver>,
+    /// Told of every group commit of the log [`Projection::open_log`] opens.
+    on_write: Option<WriteObserver>,
 }
 
 impl Default for Projection {
@@ -138,7 +143,21 @@ impl Projection {
         Projection {
             registry: Arc::new(RwLock::new(Registry::new())),
             router: Arc::new(RwLock::new(None)),
+            observer: Arc::new(NoObserver),
+            on_write: None,
         }
+    }
+
+    /// The same projection, with the observers the daemon's metrics and alerts use: the
+    /// actors report to `observer`, and the log it opens to `on_write`.
+    pub fn observed(
+        mut self,
+        observer: Arc<dyn DeliveryObserver>,
+        on_write: Option<WriteObserver>,
+    ) -> Projection {
+        self.observer = observer;
+        self.on_write = on_write;
+        self
     }
 
     /// The registry, shared with the API (reads) and the actors.
@@ -163,6 +182,7 @@ impl Projection {
             dir,
             OpenOptions {
                 on_commit: Some(on_commit),
+                on_write: self.on_write.clone(),
                 indexer: Some(index::indexer()),
                 indexer_version: index::INDEXER_VERSION,
             },
@@ -267,12 +287,15 @@ impl Projection {
         policy: RestartPolicy,
         resume: PendingResume,
     ) -> Result<RouterHandle, ProjectionError> {
-        let ctx = Arc::new(DeliveryContext::new(
-            client::build_client(settings.allow_private_targets)?,
-            log.clone(),
-            Arc::clone(&self.registry),
-            settings,
-        ));
+        let ctx = Arc::new(
+            DeliveryContext::new(
+                client::build_client(settings.allow_private_targets)?,
+                log.clone(),
+                Arc::clone(&self.registry),
+                settings,
+            )
+            .with_observer(Arc::clone(&self.observer)),
+        );
         let released = Arc::new(AtomicBool::new(resume == PendingResume::AtStart));
         let stopping = Arc::new(AtomicBool::new(false));
         let args = RouterArgs {

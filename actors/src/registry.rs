@@ -885,11 +885,64 @@ impl Registry {
         self.webhooks.values()
     }
 
+    /// Counts by state at most `limit` webhooks, in id order, from the one after `after`
+    /// (from the first when `None`); returns the counts and where to go on from (`None`:
+    /// none left). A caller can so count them all in bounded steps, releasing the lock
+    /// between them.
+    pub fn count_webhook_states(
+        &self,
+        after: Option<&WebhookId>,
+        limit: usize,
+    ) -> (WebhookStates, Option<WebhookId>) {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut counts = WebhookStates::default();
+        let mut last = None;
+        for (id, hook) in self
+            .webhooks
+            .range::<WebhookId, _>((from, Bound::Unbounded))
+            .take(limit)
+        {
+            if hook.enabled() {
+                counts.enabled += 1;
+            } else if hook.auto_disabled() {
+                counts.auto_disabled += 1;
+            } else {
+                counts.disabled += 1;
+            }
+            last = Some(id);
+        }
+        let more = last.filter(|id| {
+            self.webhooks
+                .range::<WebhookId, _>((Bound::Excluded(*id), Bound::Unbounded))
+                .next()
+                .is_some()
+        });
+        (counts, more.cloned())
+    }
+
     /// The webhooks that have no signing secret yet (created before webhooks had them).
     pub fn webhooks_without_secret(&self) -> impl Iterator<Item = &Webhook> {
         self.webhooks
             .values()
             .filter(|h| h.secrets.current.is_none())
+    }
+}
+
+/// Webhooks by state: enabled, disabled by hand, auto-disabled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookStates {
+    pub enabled: u64,
+    pub disabled: u64,
+    pub auto_disabled: u64,
+}
+
+impl WebhookStates {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: WebhookStates) {
+        self.enabled += other.enabled;
+        self.disabled += other.disabled;
+        self.auto_disabled += other.auto_disabled;
     }
 }
 

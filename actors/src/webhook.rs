@@ -19,7 +19,8 @@
 //!   base, then tries one delivery at a time until one succeeds ([`BREAKER_FAILURES`]).
 //! - **Auto-disable**: `failure_threshold` failed tries within `failure_window` disable
 //!   the hook (`WebhookAutoDisabled`) and publish a `webhook_disabled` notification event
-//!   in the same log batch as the attempt that crossed the threshold.
+//!   in the same log batch as the attempt that crossed the threshold; once that batch
+//!   is in the log, the context's observer is told ([`crate::observe`]).
 //!
 //! This file is the actor shell: messages, state, and handlers that connect pure parts
 //! to the mailbox, tasks and timers. The parts: `queue` (which deliveries may start, and
@@ -37,6 +38,7 @@ use tracing::Instrument;
 use crate::delivery::TryResult;
 use crate::hook_config::HookConfig;
 use crate::kazoo_events;
+use crate::observe::AutoDisabled;
 use crate::redelivery::Page;
 use crate::registry::{HookChange, PendingDelivery, AUTO_DISABLE_REASON};
 
@@ -397,6 +399,7 @@ fn on_try_done(
     };
     let settings = &state.ctx.settings;
     let now = now_ms();
+    let latency = Duration::from_millis(result.latency_ms);
     let decision = decide(
         &state.hook,
         delivery,
@@ -406,6 +409,7 @@ fn on_try_done(
         &mut state.auto_disable,
         &mut rand::rng(),
     );
+    state.ctx.observer.try_finished(decision.success, latency);
     let pause = if decision.local_fault {
         None
     } else {
@@ -470,12 +474,19 @@ fn flush_records(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
         .iter()
         .flat_map(|(_, _, records)| records.iter().cloned())
         .collect();
-    let log = state.ctx.log.clone();
+    let disabled = auto_disables(state, &events);
+    let ctx = Arc::clone(&state.ctx);
     let me = myself.clone();
     tokio::spawn(
         async move {
-            let message = match log.append_background(events).await {
-                Ok(_) => WebhookMsg::Recorded(tries),
+            let message = match ctx.log.append_background(events).await {
+                Ok(_) => {
+                    // Durable now: the alert may go.
+                    for disabled in &disabled {
+                        ctx.observer.webhook_auto_disabled(disabled);
+                    }
+                    WebhookMsg::Recorded(tries)
+                }
                 Err(e) => {
                     tracing::error!(error = %e, tries = waiting.len(), "cannot log delivery attempts; writing them again later, no new try starts meanwhile");
                     WebhookMsg::RecordFailed(waiting)
@@ -485,6 +496,29 @@ fn flush_records(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState) {
         }
         .instrument(state.span.clone()),
     );
+}
+
+/// The auto-disables among `events` (a batch of this hook's records), for the observer.
+fn auto_disables(state: &WebhookState, events: &[Event]) -> Vec<AutoDisabled> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::WebhookAutoDisabled {
+                account_id,
+                webhook_id,
+                reason,
+            } => Some(AutoDisabled {
+                account_id: account_id.clone(),
+                webhook_id: webhook_id.clone(),
+                name: state.hook.name.clone(),
+                uri: state.hook.uri.clone(),
+                reason: reason.clone(),
+                failures: state.auto_disable.failures(),
+                at_ms: state.auto_disable.last_failure_ms().unwrap_or_else(now_ms),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 fn millis(d: Duration) -> u64 {

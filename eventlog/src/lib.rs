@@ -15,6 +15,6 @@ pub use ids::{AccountId, EventId, IdError, WebhookId};
 pub use record::{token_expiry_ms, Attempt, AttemptResult, Event, Record, Secret, RECORD_VERSION};
 pub use store::{
     decode_stored_record, encode_stored_record, now_ms, CommitHook, EventLog, IndexId, IndexKeys,
-    Indexer, LogHealth, LogIter, OpenOptions, PruneSummary, Snapshot, VerifySummary,
-    MAX_ENTRY_KEY_LEN,
+    Indexer, LogHealth, LogIter, OpenOptions, PruneSummary, Snapshot, VerifySummary, WriteObserver,
+    WriteStats, MAX_ENTRY_KEY_LEN,
 };

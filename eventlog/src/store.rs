@@ -48,7 +48,7 @@ pub use index::{IndexId, IndexKeys, Indexer, MAX_ENTRY_KEY_LEN};
 pub use iter::LogIter;
 pub use prune::PruneSummary;
 pub use snapshot::Snapshot;
-pub use writer::{now_ms, CommitHook};
+pub use writer::{now_ms, CommitHook, WriteObserver, WriteStats};
 
 use checkpoint::PendingCheckpoint;
 use codec::{corrupt, decode_body, open_envelope, parse_key, COLUMN_FAMILIES, GENESIS_PREV_HASH};
@@ -60,6 +60,8 @@ use writer::{Job, Reply, Request, Shared, Writer};
 pub struct OpenOptions {
     /// Called for every record committed from now on; see [`CommitHook`].
     pub on_commit: Option<CommitHook>,
+    /// Told of every durable group commit (for metrics); see [`WriteObserver`].
+    pub on_write: Option<WriteObserver>,
     /// Derives the index entries and unique key of every event; see [`Indexer`] and the
     /// `codec` module documentation. Without one, appends maintain no index and skip nothing.
     pub indexer: Option<Indexer>,
@@ -74,6 +76,7 @@ impl fmt::Debug for OpenOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenOptions")
             .field("on_commit", &self.on_commit.is_some())
+            .field("on_write", &self.on_write.is_some())
             .field("indexer", &self.indexer.is_some())
             .field("indexer_version", &self.indexer_version)
             .finish()
@@ -244,6 +247,7 @@ impl EventLog {
     ) -> Result<EventLog, LogError> {
         let OpenOptions {
             on_commit,
+            on_write,
             indexer,
             indexer_version,
         } = options;
@@ -284,6 +288,7 @@ impl EventLog {
             db: Arc::clone(&db),
             shared: Arc::clone(&shared),
             hook: on_commit,
+            on_write,
             indexer: indexer.clone(),
             indexer_version,
             unmark_built: indexer.is_none() && marked,

@@ -1,5 +1,5 @@
 //! [`AppState`]: what every handler can reach — the registry to read, the log to commit
-//! to, the configuration — and the start figures `/healthz` reports.
+//! to, the configuration, the daemon's metrics — and the start figures `/healthz` reports.
 //!
 //! Handlers read the registry and change state only through [`AppState::commit`]; this
 //! module routes nothing and knows no resource.
@@ -16,6 +16,10 @@ use super::error::ApiError;
 use super::limits::Limits;
 use crate::config::ServeConfig;
 use crate::ingest::Ingest;
+use crate::telemetry::metrics::{Metrics, ScrapeFigures, Source};
+
+/// Webhooks counted per read lock by a scrape.
+const WEBHOOKS_PER_LOCK: usize = 10_000;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -32,6 +36,7 @@ struct Shared {
     config: ServeConfig,
     limits: Limits,
     node: String,
+    metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -42,9 +47,10 @@ impl AppState {
         config: ServeConfig,
         start: StartInfo,
         figures: HealthFigures,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let node = format!("piston-webhooks@{}", config.listen);
-        let ingest = Ingest::new(log.clone());
+        let ingest = Ingest::new(log.clone(), metrics.events_accepted(Source::Http));
         AppState {
             inner: Arc::new(Shared {
                 registry,
@@ -55,6 +61,7 @@ impl AppState {
                 limits: Limits::new(&config),
                 config,
                 node,
+                metrics,
             }),
         }
     }
@@ -75,6 +82,35 @@ impl AppState {
 
     pub(crate) fn ingest(&self) -> &Ingest {
         &self.inner.ingest
+    }
+
+    /// This daemon's metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The registry's figures `/metrics` reports, each read under a short lock: the
+    /// webhooks are counted [`WEBHOOKS_PER_LOCK`] at a time, the lock released between
+    /// steps, so a scrape never holds back the log's writer (and so deliveries) for long.
+    pub(crate) fn scrape_figures(&self) -> ScrapeFigures {
+        let pending_deliveries = self.registry().pending_count() as u64;
+        let mut webhooks = actors::WebhookStates::default();
+        let mut after = None;
+        loop {
+            let (counts, next) = self
+                .registry()
+                .count_webhook_states(after.as_ref(), WEBHOOKS_PER_LOCK);
+            webhooks.add(counts);
+            match next {
+                Some(id) => after = Some(id),
+                None => break,
+            }
+        }
+        ScrapeFigures {
+            pending_deliveries,
+            webhooks,
+            log_last_seq: self.inner.log.last_seq(),
+        }
     }
 
     pub(crate) fn config(&self) -> &ServeConfig {

@@ -19,6 +19,7 @@ mod durability;
 mod envelope;
 mod hostile;
 mod log_health;
+mod metrics;
 mod redelivery;
 mod restart;
 mod shutdown;

@@ -276,6 +276,43 @@ fn bulk_reenable_enables_and_clears() {
 }
 
 #[test]
+fn webhook_states_are_counted_in_bounded_steps() {
+    let g = given(vec![
+        account(1, None),
+        webhook(1, 1, json!({"hook": "all"})),
+        webhook(2, 1, json!({"hook": "all", "enabled": false})),
+        webhook(3, 1, json!({"hook": "all"})),
+        webhook(4, 1, json!({"hook": "all"})),
+        Event::WebhookAutoDisabled {
+            account_id: id(1),
+            webhook_id: hook_id(4),
+            reason: AUTO_DISABLE_REASON.into(),
+        },
+        webhook(5, 1, json!({"hook": "all"})),
+    ]);
+    let whole = g.registry.count_webhook_states(None, usize::MAX);
+    let expected = WebhookStates {
+        enabled: 3,
+        disabled: 1,
+        auto_disabled: 1,
+    };
+    assert_eq!(whole, (expected, None));
+    let mut total = WebhookStates::default();
+    let mut after = None;
+    let mut steps = 0;
+    loop {
+        let (counts, next) = g.registry.count_webhook_states(after.as_ref(), 2);
+        total.add(counts);
+        steps += 1;
+        match next {
+            Some(id) => after = Some(id),
+            None => break,
+        }
+    }
+    assert_eq!((total, steps), (expected, 3));
+}
+
+#[test]
 fn replaying_the_same_records_rebuilds_the_same_state_and_old_seqs_are_skipped() {
     let events = vec![
         account(1, None),

@@ -1,5 +1,5 @@
 //! What every webhook actor shares: the daemon's delivery settings, the HTTP client, the
-//! log and the registry, and the global bound on tries in flight (shared fairly between
+//! log and the registry, the observer told of tries and disables, and the global bound on tries in flight (shared fairly between
 //! accounts, [`FairPermits`]); and how one try is made with them
 //! ([`DeliveryContext::try_delivery`]: its account's turn for a permit, then the request
 //! built from the hook's configuration, signed once over its bytes, and sent). Must not:
@@ -17,6 +17,7 @@ use crate::delivery::{
 };
 use crate::fair::FairPermits;
 use crate::hook_config::{HookConfig, TargetError};
+use crate::observe::{DeliveryObserver, NoObserver};
 use crate::registry::{PendingDelivery, Registry};
 
 /// Delivery settings from the daemon's configuration.
@@ -54,6 +55,8 @@ pub struct DeliveryContext {
     pub log: EventLog,
     pub registry: Arc<RwLock<Registry>>,
     pub settings: DeliverySettings,
+    /// Told of every finished try and every durable auto-disable.
+    pub observer: Arc<dyn DeliveryObserver>,
     /// Permits for tries in flight across all webhooks, shared fairly between the
     /// accounts with tries waiting.
     tries: Arc<FairPermits>,
@@ -72,8 +75,15 @@ impl DeliveryContext {
             log,
             registry,
             settings,
+            observer: Arc::new(NoObserver),
             tries,
         }
+    }
+
+    /// The same context, reporting to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn DeliveryObserver>) -> Self {
+        self.observer = observer;
+        self
     }
 }
 

@@ -42,6 +42,12 @@ impl AutoDisable {
         self.failures.len()
     }
 
+    /// Unix ms of the latest failed try counted (the one that disabled the hook, once
+    /// disabled by it).
+    pub(super) fn last_failure_ms(&self) -> Option<u64> {
+        self.failures.back().copied()
+    }
+
     /// Counts a failed try at `now` within `settings`' window; returns whether it
     /// disables the hook (the threshold reached by an enabled hook).
     fn count_failure(&mut self, now: u64, settings: &DeliverySettings) -> bool {

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rocksdb::{WriteBatch, WriteOptions, DB};
 use tokio::sync::oneshot;
@@ -51,6 +51,23 @@ mod tests;
 /// prune it or verify it (that would wait for itself, or for a prune waiting on the writer).
 /// A panic in the hook is caught and logged.
 pub type CommitHook = Arc<dyn Fn(&Record) + Send + Sync>;
+
+/// Called on the writer thread once per durable group commit, before its records are
+/// published (so before any caller of it is answered), with what it wrote. Meant for
+/// counters: it must be as quick as a [`CommitHook`] and do no more. A panic in it is
+/// caught and logged.
+pub type WriteObserver = Arc<dyn Fn(&WriteStats) + Send + Sync>;
+
+/// One durable group commit, as a [`WriteObserver`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Records written.
+    pub records: u64,
+    /// From the writer taking the round to the synced write's end (admit, encode, write).
+    pub duration: Duration,
+    /// The sequence of the last record written.
+    pub last_seq: u64,
+}
 
 /// Soft cap on the events of one group commit: a batch takes no more requests once it
 /// holds this many, so one huge burst does not build an unbounded `WriteBatch`.
@@ -188,6 +205,8 @@ pub(super) struct Writer {
     pub(super) db: Arc<DB>,
     pub(super) shared: Arc<Shared>,
     pub(super) hook: Option<CommitHook>,
+    /// Told of every durable group commit.
+    pub(super) on_write: Option<WriteObserver>,
     /// Derives index entries and unique keys; `None`: no index is maintained.
     pub(super) indexer: Option<Indexer>,
     /// The version of what `indexer` derives, stored in the built marker by a rebuild.
@@ -391,6 +410,7 @@ impl Writer {
     /// Writes `requests` as one group commit, in the three phases of the module
     /// documentation: admit and encode, write, publish.
     fn commit(&mut self, requests: Vec<Request>, sync: &WriteOptions) {
+        let started = Instant::now();
         let Some(mut commit) = self.prepare(requests) else {
             return;
         };
@@ -416,7 +436,24 @@ impl Writer {
             }
             return;
         }
+        self.observe(&WriteStats {
+            records: commit.last_seq - self.last_seq,
+            duration: started.elapsed(),
+            last_seq: commit.last_seq,
+        });
         self.publish(commit);
+    }
+
+    /// Tells the write observer, if any, of a durable group commit.
+    fn observe(&self, stats: &WriteStats) {
+        if let Some(observer) = &self.on_write {
+            if panic::catch_unwind(AssertUnwindSafe(|| observer(stats))).is_err() {
+                error!(
+                    last_seq = stats.last_seq,
+                    "event log: write observer panicked"
+                );
+            }
+        }
     }
 
     /// Phase 1, admit and encode: each caller's events become the next records of the

@@ -40,6 +40,7 @@ async fn an_injected_full_disk_fails_appends_and_the_log_recovers_by_itself() {
         OpenOptions {
             on_commit: Some(hook),
             indexer: None,
+            on_write: None,
             indexer_version: 0,
         },
         Faults {

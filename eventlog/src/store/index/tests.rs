@@ -65,6 +65,7 @@ fn options(hook: Option<CommitHook>) -> OpenOptions {
     OpenOptions {
         on_commit: hook,
         indexer: Some(indexer()),
+        on_write: None,
         indexer_version: 0,
     }
 }
@@ -155,6 +156,7 @@ fn open_version(dir: &Path, indexer: Indexer, indexer_version: u32) -> (EventLog
         OpenOptions {
             on_commit: None,
             indexer: Some(indexer),
+            on_write: None,
             indexer_version,
         },
     )
@@ -350,6 +352,7 @@ fn a_bad_indexer_fails_only_its_append() {
         OpenOptions {
             on_commit: None,
             indexer: Some(indexer),
+            on_write: None,
             indexer_version: 0,
         },
     )
@@ -775,6 +778,7 @@ fn a_refused_append_does_not_claim_its_unique_keys_in_the_group_commit() {
         OpenOptions {
             on_commit: Some(hook),
             indexer: Some(indexer),
+            on_write: None,
             indexer_version: 0,
         },
     )

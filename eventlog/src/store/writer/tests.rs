@@ -141,6 +141,55 @@ fn a_panicking_hook_does_not_stop_the_writer() {
     assert_eq!(log.append_blocking(vec![ev(2)]).unwrap()[0].seq, 2);
 }
 
+#[test]
+fn the_write_observer_sees_each_durable_commit_before_its_caller_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen: Arc<Mutex<Vec<WriteStats>>> = Arc::default();
+    let keep = Arc::clone(&seen);
+    let on_write: WriteObserver = Arc::new(move |stats: &WriteStats| {
+        keep.lock().unwrap().push(*stats);
+    });
+    let log = EventLog::open_with(
+        dir.path(),
+        crate::OpenOptions {
+            on_write: Some(on_write),
+            ..crate::OpenOptions::default()
+        },
+    )
+    .unwrap();
+    log.append_blocking(vec![ev(1), ev(2), ev(3)]).unwrap();
+    // Answered only after the observer ran: no waiting needed.
+    let first = seen.lock().unwrap().clone();
+    assert_eq!(first.len(), 1, "one group commit: {first:?}");
+    assert_eq!((first[0].records, first[0].last_seq), (3, 3));
+    log.append_blocking(vec![ev(4)]).unwrap();
+    let all = seen.lock().unwrap().clone();
+    assert_eq!(
+        all.iter()
+            .map(|s| (s.records, s.last_seq))
+            .collect::<Vec<_>>(),
+        vec![(3, 3), (1, 4)]
+    );
+}
+
+#[test]
+fn a_panicking_write_observer_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let on_write: WriteObserver = Arc::new(|_: &WriteStats| {
+        panic!("observer failure (expected by the test)");
+    });
+    let log = EventLog::open_with(
+        dir.path(),
+        crate::OpenOptions {
+            on_write: Some(on_write),
+            ..crate::OpenOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(log.append_blocking(vec![ev(1)]).unwrap()[0].seq, 1);
+    assert_eq!(log.append_blocking(vec![ev(2)]).unwrap()[0].seq, 2);
+}
+
 /// A queued request of `events` events (tagged `tag`, as `expires_at` of the first).
 fn queued_request(tag: u64, events: usize, background: bool) -> Request {
     let (tx, _rx) = oneshot::channel();
