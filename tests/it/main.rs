@@ -19,6 +19,7 @@ mod durability;
 mod envelope;
 mod hostile;
 mod log_health;
+mod openapi;
 mod restart;
 mod shutdown;
 mod signing;
