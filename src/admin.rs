@@ -16,8 +16,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, MethodRouter};
 
 /// The page's policy: its own scripts, styles and API only; no inline code, no plugins,
 /// no forms posted anywhere, no framing. `img-src data:` is for the empty favicon.
@@ -72,17 +71,43 @@ pub(crate) const ASSETS: &[Asset] = &[
     asset!("attempts.js", JAVASCRIPT),
 ];
 
+/// One route of the page: a `GET` path, what it answers, and its handler. The route
+/// table (`crate::api`) routes and documents each.
+pub(crate) struct PageRoute<S> {
+    pub(crate) path: String,
+    pub(crate) answer: PageAnswer,
+    pub(crate) handler: MethodRouter<S>,
+}
+
+/// What a page route answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum PageAnswer {
+    /// 200 with a file of this content type.
+    File(&'static str),
+    /// 308 to the page.
+    Redirect,
+}
+
 /// The page's routes: each embedded file at its path, and `/admin/` sent to `/admin`
 /// (relative, so a path prefix survives). No state, no token.
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let with_slash = format!("{PAGE_PATH}/");
-    ASSETS
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Vec<PageRoute<S>> {
+    let mut routes: Vec<PageRoute<S>> = ASSETS
         .iter()
-        .fold(Router::new(), |router, asset| {
+        .map(|asset| {
             let asset = *asset;
-            router.route(asset.path, get(move || async move { serve(asset) }))
+            PageRoute {
+                path: asset.path.to_owned(),
+                answer: PageAnswer::File(asset.content_type),
+                handler: get(move || async move { serve(asset) }),
+            }
         })
-        .route(&with_slash, get(redirect_to_page))
+        .collect();
+    routes.push(PageRoute {
+        path: format!("{PAGE_PATH}/"),
+        answer: PageAnswer::Redirect,
+        handler: get(redirect_to_page),
+    });
+    routes
 }
 
 /// One file with the page's headers.

@@ -10,16 +10,19 @@
 //! (`a → b`: `a` imports `b`): `error → fields` (envelope fields as plain data),
 //! `body → error`, `listing → body, fields`, `validate → error`, `limits → error`,
 //! `state → error, limits`,
-//! `envelope → fields, state`; `auth` and the resources (`accounts`, `attempts`,
-//! `events`, `health`, `metrics`, `redelivery`, `webhooks`, `webhook_secret`) above those; this file, the route table, on top.
+//! `envelope → fields, state`, `schemas → validate`, `openapi → schemas`; `auth` and the
+//! resources (`accounts`, `attempts`, `events`, `health`, `metrics`, `redelivery`,
+//! `webhooks`, `webhook_secret`) above those, each handler annotated for
+//! `/openapi.json`; this file, the route table, on top.
 //! Nothing in `api/` imports this file. The operator page's files (`crate::admin`) are
 //! merged into the table here: they share the middleware but set no envelope fields, so
 //! the envelope middleware leaves their answers as they are.
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
-use axum::routing::{get, patch, post, put};
-use axum::Router;
+use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 mod accounts;
 mod attempts;
@@ -33,7 +36,9 @@ mod health;
 mod limits;
 mod listing;
 mod metrics;
+mod openapi;
 mod redelivery;
+mod schemas;
 mod state;
 mod validate;
 mod webhook_secret;
@@ -48,78 +53,12 @@ pub fn router(state: AppState) -> Router {
         max_bytes: state.config().max_body_bytes,
         timeout: state.config().body_timeout(),
     };
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/v2/api_auth", put(auth::create_token))
-        .route(
-            "/v2/accounts/{account_id}",
-            put(accounts::create_child_account)
-                .get(accounts::get_account)
-                .post(accounts::update_account)
-                .patch(accounts::patch_account)
-                .delete(accounts::delete_account),
-        )
-        .route(
-            "/v2/accounts/{account_id}/children",
-            get(accounts::list_children),
-        )
-        .route(
-            "/v2/accounts/{account_id}/descendants",
-            get(accounts::list_descendants),
-        )
-        .route(
-            "/v2/accounts/{account_id}/api_key",
-            get(accounts::get_api_key),
-        )
-        .route("/v2/events", post(events::ingest_events))
-        .route("/v2/webhooks", get(webhooks::list_available_hooks))
-        .route("/v2/webhooks/samples", get(webhooks::list_samples))
-        .route(
-            "/v2/webhooks/samples/{sample_id}",
-            get(webhooks::get_sample),
-        )
-        .route(
-            "/v2/accounts/{account_id}/webhooks",
-            get(webhooks::list_webhooks)
-                .put(webhooks::create_webhook)
-                .patch(webhooks::reenable_account_webhooks),
-        )
-        .route(
-            "/v2/accounts/{account_id}/webhooks/attempts",
-            get(attempts::list_account_attempts),
-        )
-        .route(
-            "/v2/accounts/{account_id}/webhooks/{webhook_id}/attempts",
-            get(attempts::list_webhook_attempts),
-        )
-        .route(
-            "/v2/accounts/{account_id}/webhooks/{webhook_id}/attempts/{attempt_id}/resend",
-            put(redelivery::resend_attempt),
-        )
-        .route(
-            "/v2/accounts/{account_id}/webhooks/{webhook_id}/recover",
-            put(redelivery::recover),
-        )
-        .route(
-            "/v2/accounts/{account_id}/webhooks/{webhook_id}/secret",
-            get(webhook_secret::get_webhook_secret).put(webhook_secret::put_webhook_secret),
-        )
-        .route(
-            "/v2/accounts/{account_id}/webhooks/{webhook_id}",
-            get(webhooks::get_webhook)
-                .post(webhooks::update_webhook)
-                .patch(webhooks::patch_webhook)
-                .delete(webhooks::delete_webhook),
-        )
-        .route(
-            "/v2/accounts/{account_id}/descendants/webhooks",
-            patch(webhooks::reenable_descendant_webhooks),
-        )
-        // `GET /admin` and its files (INTERFACE.md section 10): public, no envelope.
-        .merge(crate::admin::routes())
+    let (routes, doc) = route_table().split_for_parts();
+    let doc = openapi::OpenApiJson::new(&openapi::finish(doc));
+    routes
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(doc))
         // Inside the envelope, so a refused body gets the Crossbar error envelope too.
         .layer(axum::middleware::from_fn_with_state(
             body_settings,
@@ -132,6 +71,59 @@ pub fn router(state: AppState) -> Router {
         // The body is already read within the limit; the extractors need no second one.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+/// The OpenAPI document `GET /openapi.json` serves, as JSON.
+pub fn openapi_document() -> serde_json::Value {
+    let (_, doc) = route_table().split_for_parts();
+    serde_json::to_value(openapi::finish(doc)).unwrap_or_default()
+}
+
+/// The route table: one `routes!` per path, naming every handler of that path; each
+/// handler's `#[utoipa::path]` gives its method and path, to the router and to the
+/// document alike (see `api/openapi.rs`).
+fn route_table() -> OpenApiRouter<AppState> {
+    let table = openapi::base()
+        .routes(routes!(health::healthz))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(auth::create_token))
+        .routes(routes!(
+            accounts::create_child_account,
+            accounts::get_account,
+            accounts::update_account,
+            accounts::patch_account,
+            accounts::delete_account,
+        ))
+        .routes(routes!(accounts::list_children))
+        .routes(routes!(accounts::list_descendants))
+        .routes(routes!(accounts::get_api_key))
+        .routes(routes!(events::ingest_events))
+        .routes(routes!(webhooks::list_available_hooks))
+        .routes(routes!(webhooks::list_samples))
+        .routes(routes!(webhooks::get_sample))
+        .routes(routes!(
+            webhooks::list_webhooks,
+            webhooks::create_webhook,
+            webhooks::reenable_account_webhooks,
+        ))
+        .routes(routes!(attempts::list_account_attempts))
+        .routes(routes!(attempts::list_webhook_attempts))
+        .routes(routes!(redelivery::resend_attempt))
+        .routes(routes!(redelivery::recover))
+        .routes(routes!(
+            webhook_secret::get_webhook_secret,
+            webhook_secret::put_webhook_secret,
+        ))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::update_webhook,
+            webhooks::patch_webhook,
+            webhooks::delete_webhook,
+        ))
+        .routes(routes!(webhooks::reenable_descendant_webhooks));
+    // `GET /admin` and its files (INTERFACE.md section 10): public, no envelope.
+    openapi::page_routes(table, crate::admin::routes())
 }
 
 async fn route_not_found(uri: Uri) -> ApiError {

@@ -135,6 +135,10 @@ fn the_policy_allows_only_the_daemons_own_files() {
 
 async fn get(path: &str) -> axum::response::Response {
     routes::<()>()
+        .into_iter()
+        .fold(axum::Router::new(), |router, r| {
+            router.route(&r.path, r.handler)
+        })
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await
         .unwrap()

@@ -14,6 +14,7 @@ use super::body::{CrossbarBody, QueryPairs};
 use super::envelope::Reply;
 use super::error::ApiError;
 use super::listing::ListQuery;
+use super::schemas::{self, AccountPath, ListParams};
 use super::state::AppState;
 use super::validate::{check_text, merge_patch, require_object, strip_private, MAX_NAME_CHARS};
 use crate::kazoo_errors::{Errors, Violation};
@@ -47,6 +48,19 @@ fn validate_account(data: Value) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// `PUT /v2/accounts/{PARENT_ID}`: a new child account.
+#[utoipa::path(
+    put,
+    path = "/v2/accounts/{account_id}",
+    tag = "accounts",
+    summary = "Create a child account",
+    params(AccountPath),
+    request_body = schemas::Request<schemas::AccountInput>,
+    responses(
+        (status = 201, description = "The new child account.", body = schemas::Envelope<schemas::Account>,
+         headers(("Location" = String, description = "The new account's path"))),
+        (status = 400, description = "A validation error, or a limit reached (`--max-account-depth`, `--max-children`).", body = schemas::ErrorEnvelope),
+    )
+)]
 pub(crate) async fn create_child_account(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,6 +97,14 @@ pub(crate) async fn create_child_account(
 }
 
 /// `GET /v2/accounts/{ID}`.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}",
+    tag = "accounts",
+    summary = "Read an account",
+    params(AccountPath),
+    responses((status = 200, description = "The account.", body = schemas::Envelope<schemas::Account>))
+)]
 pub(crate) async fn get_account(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,6 +141,15 @@ async fn save_account(
 }
 
 /// `POST /v2/accounts/{ID}`: replace the account document.
+#[utoipa::path(
+    post,
+    path = "/v2/accounts/{account_id}",
+    tag = "accounts",
+    summary = "Replace an account document",
+    params(AccountPath),
+    request_body = schemas::Request<schemas::AccountInput>,
+    responses((status = 200, description = "The stored account.", body = schemas::Envelope<schemas::Account>))
+)]
 pub(crate) async fn update_account(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,6 +162,15 @@ pub(crate) async fn update_account(
 }
 
 /// `PATCH /v2/accounts/{ID}`: merge into the account document.
+#[utoipa::path(
+    patch,
+    path = "/v2/accounts/{account_id}",
+    tag = "accounts",
+    summary = "Merge into an account document",
+    params(AccountPath),
+    request_body = schemas::Request<schemas::AccountPatch>,
+    responses((status = 200, description = "The stored account.", body = schemas::Envelope<schemas::Account>))
+)]
 pub(crate) async fn patch_account(
     State(state): State<AppState>,
     caller: Caller,
@@ -155,6 +195,18 @@ pub(crate) async fn patch_account(
 
 /// `DELETE /v2/accounts/{ID}`: deletes the account and its webhooks; refused while it has
 /// children, and for the master account.
+#[utoipa::path(
+    delete,
+    path = "/v2/accounts/{account_id}",
+    tag = "accounts",
+    summary = "Delete an account and its webhooks",
+    params(AccountPath),
+    responses(
+        (status = 200, description = "The deleted account, with `_read_only.deleted`.", body = schemas::Envelope<schemas::Account>),
+        (status = 400, description = "The account has children (`data.children` lists them).", body = schemas::ErrorEnvelope),
+        (status = 403, description = "The master account, or one outside the caller's subtree.", body = schemas::ErrorEnvelope),
+    )
+)]
 pub(crate) async fn delete_account(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,6 +261,14 @@ fn list_accounts(mut accounts: Vec<&Account>, query: &QueryPairs) -> Reply {
 }
 
 /// `GET /v2/accounts/{ID}/children`.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}/children",
+    tag = "accounts",
+    summary = "List an account's children",
+    params(AccountPath, ListParams),
+    responses((status = 200, description = "A page of child accounts, ids ascending by default.", body = schemas::Page<schemas::AccountSummary>))
+)]
 pub(crate) async fn list_children(
     State(state): State<AppState>,
     caller: Caller,
@@ -221,6 +281,14 @@ pub(crate) async fn list_children(
 }
 
 /// `GET /v2/accounts/{ID}/descendants`.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}/descendants",
+    tag = "accounts",
+    summary = "List an account's descendants",
+    params(AccountPath, ListParams),
+    responses((status = 200, description = "A page of descendant accounts, ids ascending by default.", body = schemas::Page<schemas::AccountSummary>))
+)]
 pub(crate) async fn list_descendants(
     State(state): State<AppState>,
     caller: Caller,
@@ -233,6 +301,14 @@ pub(crate) async fn list_descendants(
 }
 
 /// `GET /v2/accounts/{ID}/api_key`.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}/api_key",
+    tag = "accounts",
+    summary = "Read an account's API key",
+    params(AccountPath),
+    responses((status = 200, description = "The API key.", body = schemas::Envelope<schemas::AccountApiKey>))
+)]
 pub(crate) async fn get_api_key(
     State(state): State<AppState>,
     caller: Caller,

@@ -17,6 +17,7 @@ use super::envelope::Reply;
 use super::error::ApiError;
 use super::fields::PageInfo;
 use super::listing::ListQuery;
+use super::schemas::{self, AccountPath, ListParams, WebhookPath};
 use super::state::AppState;
 use crate::clock;
 
@@ -128,6 +129,17 @@ fn list(
 }
 
 /// `GET /v2/accounts/{A}/webhooks/attempts`.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}/webhooks/attempts",
+    tag = "attempts",
+    summary = "List the delivery attempts of the account's webhooks",
+    description = "Newest first by default; at most 1000 per page whatever `page_size` asks. \
+        Start keys are log sequence numbers. A filter that matches little ends the page early \
+        with a `next_start_key`.",
+    params(AccountPath, ListParams),
+    responses((status = 200, description = "A page of attempts.", body = schemas::Page<schemas::Attempt>))
+)]
 pub(crate) async fn list_account_attempts(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,6 +151,15 @@ pub(crate) async fn list_account_attempts(
 }
 
 /// `GET /v2/accounts/{A}/webhooks/{ID}/attempts`.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}/attempts",
+    tag = "attempts",
+    summary = "List a webhook's delivery attempts",
+    description = "Newest first by default; at most 1000 per page, as for the account's attempts.",
+    params(WebhookPath, ListParams),
+    responses((status = 200, description = "A page of attempts.", body = schemas::Page<schemas::Attempt>))
+)]
 pub(crate) async fn list_webhook_attempts(
     State(state): State<AppState>,
     caller: Caller,

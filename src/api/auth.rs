@@ -14,6 +14,7 @@ use actors::{Registry, Webhook};
 use super::body::CrossbarBody;
 use super::envelope::Reply;
 use super::error::ApiError;
+use super::schemas;
 use super::state::AppState;
 use super::validate::require_object;
 use crate::clock;
@@ -87,6 +88,20 @@ pub(crate) fn token_hash(token: &str) -> String {
 }
 
 /// `PUT /v2/api_auth`: trade an account's API key for a token.
+#[utoipa::path(
+    put,
+    path = "/v2/api_auth",
+    tag = "auth",
+    summary = "Trade an API key for a token",
+    description = "The token is the answer's top-level `auth_token`; send it as `X-Auth-Token`.",
+    security(()),
+    request_body = schemas::Request<schemas::ApiKey>,
+    responses(
+        (status = 201, description = "A new token.", body = schemas::Envelope<schemas::TokenIssued>),
+        (status = 401, description = "No account has this API key.", body = schemas::ErrorEnvelope),
+        (status = 503, description = "The event log cannot take writes.", body = schemas::ErrorEnvelope),
+    )
+)]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     body: CrossbarBody,

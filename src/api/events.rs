@@ -14,11 +14,26 @@ use super::auth::Caller;
 use super::body::CrossbarBody;
 use super::envelope::Reply;
 use super::error::ApiError;
+use super::schemas;
 use super::state::AppState;
 use crate::ingest::{validate_event, IncomingEvent};
 use crate::kazoo_errors::{Errors, Violation};
 
 /// `POST /v2/events` with `{"data": EVENT}` or `{"data": [EVENT, ...]}`.
+#[utoipa::path(
+    post,
+    path = "/v2/events",
+    tag = "events",
+    summary = "Accept call events for delivery (master token only)",
+    description = "A batch is validated whole: one bad event refuses it (errors keyed \
+        `INDEX.FIELD`). Accepted events are durable before the answer; an `event_id` \
+        already accepted is counted but not appended again.",
+    request_body = schemas::Request<schemas::EventBatch>,
+    responses(
+        (status = 202, description = "Every event accepted.", body = schemas::Envelope<schemas::Accepted>),
+        (status = 403, description = "The caller is not the master account.", body = schemas::ErrorEnvelope),
+    )
+)]
 pub(crate) async fn ingest_events(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,11 +11,23 @@ use eventlog::LogHealth;
 use serde_json::json;
 
 use super::envelope::Reply;
+use super::schemas;
 use super::state::AppState;
 use crate::clock;
 
 /// `GET /healthz`: the log's last sequence, the deliveries pending, the events accepted,
 /// the newest snapshot and how the last start went.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Health",
+    security(()),
+    responses(
+        (status = 200, description = "Serving, the event log writable.", body = schemas::Envelope<schemas::Health>),
+        (status = 503, description = "The event log cannot be written (`data.log.reason`).", body = schemas::Envelope<schemas::Health>),
+    )
+)]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Reply {
     let (last_seq, pending, events_accepted) = {
         let registry = state.registry();

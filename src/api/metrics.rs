@@ -10,6 +10,15 @@ use super::state::AppState;
 use crate::telemetry::metrics::CONTENT_TYPE;
 
 /// `GET /metrics`: every family, the state gauges read now.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    description = "The Prometheus text exposition format 0.0.4; labels never carry account or webhook ids (docs/metrics.md).",
+    security(()),
+    responses((status = 200, description = "Every metric family.", content_type = "text/plain; version=0.0.4", body = String))
+)]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let figures = state.scrape_figures();
     let text = state.metrics().render(&figures);

@@ -21,6 +21,7 @@ use super::auth::{webhook_in, Caller};
 use super::body::CrossbarBody;
 use super::envelope::Reply;
 use super::error::ApiError;
+use super::schemas::{self, WebhookPath};
 use super::state::AppState;
 use super::validate::require_object;
 use crate::kazoo_errors::{Errors, Violation};
@@ -52,6 +53,18 @@ fn target(
 /// `PUT /v2/accounts/{A}/webhooks/{ID}/attempts/{ATTEMPT_ID}/resend`: the attempt's
 /// event is delivered again now (a new attempt, the same `X-Event-ID`), whether or not
 /// it was delivered before.
+#[utoipa::path(
+    put,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}/attempts/{attempt_id}/resend",
+    tag = "attempts",
+    summary = "Deliver one attempt's event again",
+    description = "A new attempt of the same event (the same `X-Event-ID`), whether the earlier one failed or not. 409 when the webhook is disabled or the event is past retention.",
+    params(WebhookPath, ("attempt_id" = String, Path, description = "An attempt's `id` (20 digits).")),
+    responses(
+        (status = 202, description = "The event is queued for the webhook.", body = schemas::Envelope<schemas::Resent>),
+        (status = 409, description = "The webhook is disabled, has 64 redeliveries under way, or the event was pruned.", body = schemas::ErrorEnvelope),
+    )
+)]
 pub(crate) async fn resend_attempt(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,6 +111,19 @@ pub(crate) async fn resend_attempt(
 /// `PUT /v2/accounts/{A}/webhooks/{ID}/recover` with `{"data":{"since":T,"until":T?}}`:
 /// every event of the window the webhook matches and did not receive with success is
 /// delivered again, in log order.
+#[utoipa::path(
+    put,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}/recover",
+    tag = "webhooks",
+    summary = "Deliver again what a webhook did not receive",
+    description = "Every event of the window (`since` to `until`, RFC 3339 or Unix seconds; `until` defaults to now) that the webhook matches with its current configuration and did not receive with success: final failures, and what arrived while it was disabled. Delivered in log order, a page at a time. 409 when the webhook is disabled.",
+    params(WebhookPath),
+    request_body = schemas::Request<schemas::RecoverWindow>,
+    responses(
+        (status = 202, description = "The count of events queued.", body = schemas::Envelope<schemas::Recovered>),
+        (status = 409, description = "The webhook is disabled, or has 64 redeliveries under way.", body = schemas::ErrorEnvelope),
+    )
+)]
 pub(crate) async fn recover(
     State(state): State<AppState>,
     caller: Caller,

@@ -142,8 +142,10 @@ fn integer(
     }
 }
 
-const HTTP_VERBS: &[&str] = &["get", "post", "put"];
-const FORMATS: &[&str] = &["form-data", "json"];
+/// The values of `http_verb`.
+pub(crate) const HTTP_VERBS: &[&str] = &["get", "post", "put"];
+/// The values of `format`.
+pub(crate) const FORMATS: &[&str] = &["form-data", "json"];
 
 /// Who is validating: some modifier values are shown only to the master account.
 #[derive(Debug, Clone, Copy)]
@@ -323,6 +325,7 @@ pub(crate) fn merge_patch(doc: &mut Map<String, Value>, patch: Map<String, Value
 }
 
 mod kazoo5;
+pub(crate) use kazoo5::{MAX_SHA256_KEY_CHARS, VERSIONS};
 
 #[cfg(test)]
 mod tests;

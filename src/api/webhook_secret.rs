@@ -17,11 +17,20 @@ use super::auth::{webhook_in, Caller};
 use super::body::CrossbarBody;
 use super::envelope::Reply;
 use super::error::ApiError;
+use super::schemas::{self, WebhookPath};
 use super::state::AppState;
 use super::validate::require_object;
 use crate::kazoo_errors::{Errors, Violation};
 
 /// `GET /v2/accounts/{A}/webhooks/{ID}/secret`.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}/secret",
+    tag = "webhooks",
+    summary = "Read a webhook's signing secret",
+    params(WebhookPath),
+    responses((status = 200, description = "The secret in force.", body = schemas::Envelope<schemas::WebhookSecret>))
+)]
 pub(crate) async fn get_webhook_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -42,6 +51,16 @@ pub(crate) async fn get_webhook_secret(
 
 /// `PUT /v2/accounts/{A}/webhooks/{ID}/secret`: `{}` rotates to a new random secret,
 /// `{"key": "whsec_…"}` sets that one.
+#[utoipa::path(
+    put,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}/secret",
+    tag = "webhooks",
+    summary = "Rotate or set a webhook's signing secret",
+    description = "The replaced secret keeps signing for `--secret-rotation-overlap-secs`.",
+    params(WebhookPath),
+    request_body = schemas::Request<schemas::WebhookSecretInput>,
+    responses((status = 200, description = "The secret now in force.", body = schemas::Envelope<schemas::WebhookSecret>))
+)]
 pub(crate) async fn put_webhook_secret(
     State(state): State<AppState>,
     caller: Caller,

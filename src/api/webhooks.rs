@@ -14,6 +14,7 @@ use super::body::{CrossbarBody, QueryPairs};
 use super::envelope::Reply;
 use super::error::ApiError;
 use super::listing::ListQuery;
+use super::schemas::{self, AccountPath, ListParams, WebhookPath};
 use super::state::AppState;
 use super::validate::{
     merge_patch, require_object, strip_private, Validator, ADMIN_ONLY_NOTIFICATIONS,
@@ -54,6 +55,15 @@ fn validator(state: &AppState, caller: &Caller) -> Validator {
 }
 
 /// `GET /v2/webhooks` (no auth): the hooks one can subscribe to.
+#[utoipa::path(
+    get,
+    path = "/v2/webhooks",
+    tag = "webhooks",
+    summary = "List the hooks one can subscribe to",
+    security(()),
+    params(ListParams),
+    responses((status = 200, description = "A page of available hooks, ids descending by default.", body = schemas::Page<schemas::AvailableHook>))
+)]
 pub(crate) async fn list_available_hooks(query: QueryPairs) -> Reply {
     let items = catalog::available_hooks().iter().map(|hook| {
         let id = hook
@@ -92,11 +102,34 @@ fn hook_is_notifications(items: &Map<String, Value>) -> bool {
 }
 
 /// `GET /v2/webhooks/samples` (no auth): the sample ids.
+#[utoipa::path(
+    get,
+    path = "/v2/webhooks/samples",
+    tag = "webhooks",
+    summary = "List the sample ids",
+    security(()),
+    responses((status = 200, description = "The sample ids.", body = schemas::Envelope<Vec<String>>))
+)]
 pub(crate) async fn list_samples() -> Reply {
     Reply::ok(json!(catalog::sample_ids()))
 }
 
 /// `GET /v2/webhooks/samples/{SAMPLE_ID}` (no auth): sample payloads, `filter_` applies.
+#[utoipa::path(
+    get,
+    path = "/v2/webhooks/samples/{sample_id}",
+    tag = "webhooks",
+    summary = "Read a hook's sample payloads",
+    security(()),
+    params(
+        ("sample_id" = String, Path, description = "A sample id (`webhooks_channel_create`, ...; the singular `webhook_X` too)."),
+        ListParams,
+    ),
+    responses(
+        (status = 200, description = "A page of sample payloads, in their order.", body = schemas::Page<schemas::Sample>),
+        (status = 404, description = "`bad_identifier`: no such sample.", body = schemas::ErrorEnvelope),
+    )
+)]
 pub(crate) async fn get_sample(
     Path(sample_id): Path<String>,
     query: QueryPairs,
@@ -112,6 +145,14 @@ pub(crate) async fn get_sample(
 }
 
 /// `GET /v2/accounts/{A}/webhooks`: the summary list, ids descending by default.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}/webhooks",
+    tag = "webhooks",
+    summary = "List an account's webhooks",
+    params(AccountPath, ListParams),
+    responses((status = 200, description = "A page of webhook summaries, ids descending by default; filters see the full document.", body = schemas::Page<schemas::WebhookSummary>))
+)]
 pub(crate) async fn list_webhooks(
     State(state): State<AppState>,
     caller: Caller,
@@ -131,6 +172,20 @@ pub(crate) async fn list_webhooks(
 }
 
 /// `PUT /v2/accounts/{A}/webhooks`: create (201 with the stored document).
+#[utoipa::path(
+    put,
+    path = "/v2/accounts/{account_id}/webhooks",
+    tag = "webhooks",
+    summary = "Create a webhook",
+    params(AccountPath),
+    request_body = schemas::Request<schemas::WebhookInput>,
+    responses(
+        (status = 201, description = "The stored webhook, defaults filled.", body = schemas::Envelope<schemas::Webhook>,
+         headers(("Location" = String, description = "The new webhook's path"))),
+        (status = 400, description = "A validation error, or `--max-webhooks-per-account` reached.", body = schemas::ErrorEnvelope),
+        (status = 409, description = "The `id` asked for was used before (by any account).", body = schemas::ErrorEnvelope),
+    )
+)]
 pub(crate) async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -192,6 +247,14 @@ fn chosen_id(state: &AppState, data: &Map<String, Value>) -> Result<WebhookId, A
 }
 
 /// `GET /v2/accounts/{A}/webhooks/{ID}`.
+#[utoipa::path(
+    get,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "Read a webhook",
+    params(WebhookPath),
+    responses((status = 200, description = "The webhook.", body = schemas::Envelope<schemas::Webhook>))
+)]
 pub(crate) async fn get_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -224,6 +287,16 @@ async fn save_webhook(
 
 /// `POST /v2/accounts/{A}/webhooks/{ID}`: replace; defaults fill what is missing, except
 /// `enabled`, which keeps its stored value (a deliberate difference from Kazoo).
+#[utoipa::path(
+    post,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "Replace a webhook",
+    description = "Defaults fill what is missing, except `enabled`, which keeps its stored value.",
+    params(WebhookPath),
+    request_body = schemas::Request<schemas::WebhookInput>,
+    responses((status = 200, description = "The stored webhook.", body = schemas::Envelope<schemas::Webhook>))
+)]
 pub(crate) async fn update_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -245,6 +318,15 @@ pub(crate) async fn update_webhook(
 }
 
 /// `PATCH /v2/accounts/{A}/webhooks/{ID}`: merge; a `null` removes a key.
+#[utoipa::path(
+    patch,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "Merge into a webhook",
+    params(WebhookPath),
+    request_body = schemas::Request<schemas::WebhookPatch>,
+    responses((status = 200, description = "The stored webhook.", body = schemas::Envelope<schemas::Webhook>))
+)]
 pub(crate) async fn patch_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -265,6 +347,14 @@ pub(crate) async fn patch_webhook(
 }
 
 /// `DELETE /v2/accounts/{A}/webhooks/{ID}`: answers the deleted document.
+#[utoipa::path(
+    delete,
+    path = "/v2/accounts/{account_id}/webhooks/{webhook_id}",
+    tag = "webhooks",
+    summary = "Delete a webhook",
+    params(WebhookPath),
+    responses((status = 200, description = "The deleted webhook, with `_read_only.deleted`.", body = schemas::Envelope<schemas::Webhook>))
+)]
 pub(crate) async fn delete_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -333,6 +423,16 @@ async fn reenable(state: &AppState, accounts: Vec<AccountId>) -> Result<Reply, A
 }
 
 /// `PATCH /v2/accounts/{A}/webhooks` with `{"re-enable": true}`.
+#[utoipa::path(
+    patch,
+    path = "/v2/accounts/{account_id}/webhooks",
+    tag = "webhooks",
+    summary = "Re-enable the account's auto-disabled webhooks",
+    description = "Webhooks disabled by hand stay disabled.",
+    params(AccountPath),
+    request_body = schemas::Request<schemas::Reenable>,
+    responses((status = 200, description = "`\"hooks updated\"`.", body = schemas::Envelope<String>))
+)]
 pub(crate) async fn reenable_account_webhooks(
     State(state): State<AppState>,
     caller: Caller,
@@ -345,6 +445,15 @@ pub(crate) async fn reenable_account_webhooks(
 }
 
 /// `PATCH /v2/accounts/{A}/descendants/webhooks` with `{"re-enable": true}`.
+#[utoipa::path(
+    patch,
+    path = "/v2/accounts/{account_id}/descendants/webhooks",
+    tag = "webhooks",
+    summary = "Re-enable the auto-disabled webhooks of an account and its descendants",
+    params(AccountPath),
+    request_body = schemas::Request<schemas::Reenable>,
+    responses((status = 200, description = "`\"hooks updated\"`.", body = schemas::Envelope<String>))
+)]
 pub(crate) async fn reenable_descendant_webhooks(
     State(state): State<AppState>,
     caller: Caller,

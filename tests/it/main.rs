@@ -20,6 +20,7 @@ mod envelope;
 mod hostile;
 mod log_health;
 mod metrics;
+mod openapi;
 mod redelivery;
 mod restart;
 mod shutdown;

@@ -19,7 +19,7 @@ use super::string_enum;
 use crate::kazoo_errors::{Errors, Violation};
 
 /// The values of `version`.
-const VERSIONS: &[&str] = &["v1", "v2"];
+pub(crate) const VERSIONS: &[&str] = &["v1", "v2"];
 
 /// The longest `security_settings.sha256_key`, in characters.
 pub(crate) const MAX_SHA256_KEY_CHARS: usize = 1024;
