@@ -1,5 +1,9 @@
 //! Kazoo's call events from RabbitMQ (`--amqp-url`), beside HTTP ingest.
 //!
+//! It runs just past 500 lines because the consume loop, its batching and the ordered
+//! acknowledgements are one protocol with one set of guarantees (below); the wire
+//! mapping and the broker topology already live apart (`mapping`, `topology`).
+//!
 //! The consumer declares a durable queue (`--amqp-queue`) with a dead-letter queue
 //! (`--amqp-dead-letter`), binds it to Kazoo's topic exchange `callevt` with
 //! `call.EVENT_NAME.*` for the events we deliver, and consumes with a bounded prefetch.

@@ -25,8 +25,11 @@
 //! This file is the actor shell: messages, state, and handlers that connect pure parts
 //! to the mailbox, tasks and timers. The parts: `queue` (which deliveries may start, and
 //! the timers to set), `breaker` (the pause after failures in a row), `decision` (what a
-//! finished try means: attempt record, retry time, auto-disable) and `context` (what
-//! every actor shares, and how one try is made with it).
+//! finished try means: attempt record, retry time, auto-disable), `context` (what
+//! every actor shares, and how one try is made with it) and `redeliver` (resend and
+//! recover a page at a time). It runs past 500 lines because the mailbox's one `handle`
+//! and the append of attempt records it drives read best in one place; everything that
+//! can be pure already lives in those parts.
 
 use std::sync::Arc;
 use std::time::Duration;
