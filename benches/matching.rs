@@ -15,6 +15,9 @@
 //! - `encode/form_encode/channel_destroy`: `form_encode` of a 28-key `channel_destroy`
 //!   payload with nested `custom_channel_vars`.
 //! - `encode/build_request/{json,form,get}`: the whole request for that payload.
+//! - `encode/sign/{one_secret,rotation_overlap}`: the Standard Webhooks signature headers
+//!   of one try over that payload's form body, with one secret and during a rotation's
+//!   overlap (two signatures).
 //!
 //! Run: `cargo bench --bench matching`.
 
@@ -23,6 +26,7 @@ use std::time::Duration;
 
 use actors::delivery::{build_payload, build_request, BodyFormat, HttpVerb};
 use actors::form::form_encode;
+use actors::signing::{generate_secret, SigningKeys, WebhookSecrets};
 use actors::Registry;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eventlog::AccountId;
@@ -142,6 +146,25 @@ fn bench_encode(c: &mut Criterion) {
     ] {
         group.bench_function(name, |b| {
             b.iter(|| build_request(black_box(URI), verb, format, &payload).expect("request"));
+        });
+    }
+    let body = form_encode(&payload);
+    let overlap = Duration::from_secs(86_400);
+    let mut secrets = WebhookSecrets::default();
+    secrets.set(generate_secret(), 0);
+    let one = SigningKeys::from_secrets(&secrets).expect("a current secret");
+    secrets.set(generate_secret(), eventlog::now_ms());
+    let two = SigningKeys::from_secrets(&secrets).expect("a current secret");
+    for (name, keys) in [("sign/one_secret", &one), ("sign/rotation_overlap", &two)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                keys.sign(
+                    black_box("0123456789abcdef0123456789abcdef"),
+                    eventlog::now_ms(),
+                    black_box(body.as_bytes()),
+                    overlap,
+                )
+            });
         });
     }
     group.finish();
