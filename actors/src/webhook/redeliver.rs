@@ -25,9 +25,6 @@ pub(super) struct RedeliveryPage {
     pub(super) advancing: bool,
     /// A read or an advance failed: a `RetryPage` timer is set.
     pub(super) failing: bool,
-    /// The last advance this actor logged (request, next sequence): a page read before
-    /// the registry shows it starts from here, never from an older cursor.
-    advanced: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -62,7 +59,9 @@ pub(super) fn load_page(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState)
     if state.auto_disable.disabled() {
         return;
     }
-    let (mut redelivery, selector) = {
+    // The log applies a record to the registry before its append returns, so after a
+    // `PageAdvanced` the registry's cursor is already past the page just delivered.
+    let (redelivery, selector) = {
         let registry = state.ctx.registry.read();
         let Some(redelivery) = registry.redelivery_for(&state.hook.id).cloned() else {
             return;
@@ -70,19 +69,9 @@ pub(super) fn load_page(myself: &ActorRef<WebhookMsg>, state: &mut WebhookState)
         let Some(hook) = registry.webhook(&state.hook.id) else {
             return;
         };
-        (
-            redelivery.clone(),
-            Selector::for_hook(hook, redelivery.undelivered_only),
-        )
+        let selector = Selector::for_hook(hook, redelivery.undelivered_only);
+        (redelivery, selector)
     };
-    if let Some((request_seq, next_seq)) = state.redelivery.advanced {
-        if request_seq == redelivery.request_seq {
-            redelivery.next_seq = redelivery.next_seq.max(next_seq);
-        }
-    }
-    if redelivery.next_seq > redelivery.until_seq {
-        return; // the registry has not applied our last advance yet; it will finish it
-    }
     state.redelivery.loading = true;
     let ctx = Arc::clone(&state.ctx);
     let me = myself.clone();
@@ -159,7 +148,6 @@ pub(super) fn advance_if_done(myself: &ActorRef<WebhookMsg>, state: &mut Webhook
     }
     let (request_seq, next_seq) = (page.request_seq, page.next_seq);
     state.redelivery.advancing = true;
-    state.redelivery.advanced = Some((request_seq, next_seq));
     let log = state.ctx.log.clone();
     let event = Event::RedeliveryAdvanced {
         webhook_id: state.hook.id.clone(),
